@@ -1,0 +1,370 @@
+"""Recording decisions: an event, its decision and every consequence, in one transaction.
+
+One call writes the event and decision rows, opens or updates cases for the
+``OpenCase`` effects, writes outbox rows for every side effect and appends the
+audit entries. An event id recorded before returns the stored decision and writes
+nothing, so clients can retry freely.
+
+Concurrent writers cannot open two cases for one (tenant, queue, key): the insert
+races on the partial unique index ``uq_cases_open_key`` and the loser attaches to
+the winner's case (``ON CONFLICT DO UPDATE``). Rows are touched in a fixed order
+(events by id, cases by queue and key, the audit head last) so batches that
+overlap cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from casework import audit, outbox
+from casework.audit import AuditDraft
+from casework.context import Context
+from casework.errors import InvalidInput, NotFound
+from casework.models import Case, CaseEvent, DecisionRecord, EventRecord, Queue, Tenant, TimelineEntry
+from casework.sla import SlaPolicy, policy_from_json, sla_due
+from casework.sql import upsert_insert
+from casework.workflow import PRIORITY_RANK, SEVERITY_RANK, Priority, Severity, more_severe, more_urgent
+from engine.decision import Decision, Notify, OpenCase
+from engine.events import BaseEvent, kind_of
+
+_OPEN_CASES = sa.text("status <> 'resolved'")
+
+
+class Recorded(msgspec.Struct, frozen=True):
+    """What happened to one event: its decision (stored now or before) and the cases it joined."""
+
+    event_id: str
+    decision: Decision
+    duplicate: bool = False
+    case_ids: tuple[int, ...] = ()
+
+
+def record_decision(session: Session, ctx: Context, event: BaseEvent, decision: Decision) -> Recorded:
+    """Record one event with its decision; see the module docstring."""
+    return record_decisions(session, ctx, [(event, decision)])[0]
+
+
+def record_decisions(
+    session: Session, ctx: Context, items: Sequence[tuple[BaseEvent, Decision]]
+) -> list[Recorded]:
+    """Record many events with their decisions in the caller's transaction; results in input order."""
+    if session.get(Tenant, ctx.tenant) is None:
+        raise NotFound(f"tenant {ctx.tenant!r} not found")
+    for event, decision in items:
+        if event.id != decision.event_id:
+            raise InvalidInput(f"decision for event {decision.event_id!r} given with event {event.id!r}")
+    first_index: dict[str, int] = {}
+    for index, (event, _) in enumerate(items):
+        first_index.setdefault(event.id, index)
+    unique = [items[i] for i in sorted(first_index.values(), key=lambda i: items[i][0].id)]
+
+    event_pks = _insert_events(session, ctx, [event for event, _ in unique])
+    fresh = [(event, decision) for event, decision in unique if event.id in event_pks]
+    stored = _stored_decisions(session, ctx.tenant, [e.id for e, _ in unique if e.id not in event_pks])
+
+    _insert_decisions(session, ctx, fresh, event_pks)
+    drafts: list[AuditDraft] = []
+    messages: list[dict[str, Any]] = []
+    for event, decision in fresh:
+        drafts.append(
+            AuditDraft(
+                "decision.recorded",
+                "decision",
+                event.id,
+                {"outcome": [None, decision.outcome], "score": [None, decision.score]},
+            )
+        )
+        messages.extend(_decision_messages(ctx, event, decision))
+    case_ids = _apply_case_effects(session, ctx, fresh, event_pks, drafts, messages)
+    outbox.write(session, messages)
+    audit.append(session, ctx, drafts)
+
+    results: list[Recorded] = []
+    for index, (event, decision) in enumerate(items):
+        if event.id in event_pks and first_index[event.id] == index:
+            results.append(Recorded(event.id, decision, False, tuple(case_ids.get(event.id, ()))))
+        elif event.id in event_pks:
+            # the same id twice in one batch: the first copy was recorded
+            first = items[first_index[event.id]][1]
+            results.append(Recorded(event.id, first, True, tuple(case_ids.get(event.id, ()))))
+        else:
+            previous, cases = stored[event.id]
+            results.append(Recorded(event.id, previous, True, cases))
+    return results
+
+
+def _insert_events(session: Session, ctx: Context, events: Sequence[BaseEvent]) -> dict[str, int]:
+    """Insert the events not stored yet; returns ``{event_id: primary key}`` of those inserted."""
+    if not events:
+        return {}
+    rows = [
+        {
+            "tenant_id": ctx.tenant,
+            "event_id": event.id,
+            "kind": kind_of(event),
+            "occurred_at": event.timestamp,
+            "received_at": ctx.now,
+            "payload": event,
+        }
+        for event in events
+    ]
+    stmt = (
+        upsert_insert(session, EventRecord)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+        .returning(EventRecord.id, EventRecord.event_id)
+    )
+    return {row.event_id: row.id for row in session.execute(stmt, rows)}
+
+
+def _insert_decisions(
+    session: Session, ctx: Context, fresh: Sequence[tuple[BaseEvent, Decision]], event_pks: dict[str, int]
+) -> None:
+    if not fresh:
+        return
+    rows = [
+        {
+            "tenant_id": ctx.tenant,
+            "event_pk": event_pks[event.id],
+            "event_id": event.id,
+            "outcome": d.outcome,
+            "score": d.score,
+            "risk_level": d.risk_level,
+            "verdict": d.verdict,
+            "hits": d.hits,
+            "shadow_hits": d.shadow_hits,
+            "effects": d.effects,
+            "pack_name": d.pack.name if d.pack else None,
+            "pack_version": d.pack.version if d.pack else None,
+            "decided_at": ctx.now,
+        }
+        for event, d in fresh
+    ]
+    session.execute(sa.insert(DecisionRecord), rows)
+
+
+def decision_from_row(row: DecisionRecord) -> Decision:
+    """The wire Decision back from its stored row (validated, so a damaged row fails loudly)."""
+    pack = (
+        {"name": row.pack_name, "version": row.pack_version} if row.pack_name and row.pack_version else None
+    )
+    fields = {
+        "event_id": row.event_id,
+        "outcome": row.outcome,
+        "score": row.score,
+        "risk_level": row.risk_level,
+        "verdict": row.verdict,
+        "hits": row.hits,
+        "shadow_hits": row.shadow_hits,
+        "effects": row.effects,
+        "pack": pack,
+    }
+    return msgspec.convert(fields, Decision)
+
+
+def _stored_decisions(
+    session: Session, tenant: str, event_ids: Sequence[str]
+) -> dict[str, tuple[Decision, tuple[int, ...]]]:
+    if not event_ids:
+        return {}
+    found: dict[str, tuple[Decision, tuple[int, ...]]] = {}
+    cases: dict[str, list[int]] = defaultdict(list)
+    for chunk_start in range(0, len(event_ids), 1000):
+        chunk = event_ids[chunk_start : chunk_start + 1000]
+        links = session.execute(
+            sa.select(CaseEvent.event_id, CaseEvent.case_id)
+            .where(CaseEvent.tenant_id == tenant, CaseEvent.event_id.in_(chunk))
+            .order_by(CaseEvent.case_id)
+        )
+        for link in links:
+            cases[link.event_id].append(link.case_id)
+        rows = session.execute(
+            sa.select(DecisionRecord).where(
+                DecisionRecord.tenant_id == tenant, DecisionRecord.event_id.in_(chunk)
+            )
+        ).scalars()
+        for row in rows:
+            found[row.event_id] = (decision_from_row(row), tuple(cases[row.event_id]))
+    return found
+
+
+def _decision_messages(ctx: Context, event: BaseEvent, decision: Decision) -> list[dict[str, Any]]:
+    messages = []
+    if decision.outcome in ("block", "review"):
+        topic = "decision.blocked" if decision.outcome == "block" else "decision.review"
+        payload = {
+            "event_id": event.id,
+            "kind": kind_of(event),
+            "outcome": decision.outcome,
+            "score": decision.score,
+            "risk_level": decision.risk_level,
+            "rules": [hit.rule for hit in decision.hits],
+        }
+        messages.append(outbox.message(ctx, topic, payload))
+    for effect in decision.effects:
+        if isinstance(effect, Notify):
+            payload = {"integration": effect.integration, "rule": effect.rule, "event_id": event.id}
+            messages.append(outbox.message(ctx, "notify", payload))
+    return messages
+
+
+class _Group(msgspec.Struct):
+    """The OpenCase effects of one batch that share a (queue, key)."""
+
+    priority: Priority
+    severity: Severity
+    rule: str
+    event_ids: list[str]
+
+
+def _apply_case_effects(
+    session: Session,
+    ctx: Context,
+    fresh: Sequence[tuple[BaseEvent, Decision]],
+    event_pks: dict[str, int],
+    drafts: list[AuditDraft],
+    messages: list[dict[str, Any]],
+) -> dict[str, list[int]]:
+    groups: dict[tuple[str, str], _Group] = {}
+    for event, decision in fresh:
+        for effect in decision.effects:
+            if not isinstance(effect, OpenCase):
+                continue
+            group = groups.get((effect.queue, effect.key))
+            if group is None:
+                groups[(effect.queue, effect.key)] = _Group(
+                    effect.priority, effect.severity, effect.rule, [event.id]
+                )
+                continue
+            group.priority = more_urgent(effect.priority, group.priority)
+            group.severity = more_severe(effect.severity, group.severity)
+            if event.id not in group.event_ids:
+                group.event_ids.append(event.id)
+    if not groups:
+        return {}
+    policies = _queue_policies(session, ctx.tenant, {queue for queue, _ in groups})
+    case_ids: dict[str, list[int]] = defaultdict(list)
+    links: list[dict[str, Any]] = []
+    timeline: list[dict[str, Any]] = []
+    for (queue, key), group in sorted(groups.items()):
+        case_id = _open_or_attach(
+            session, ctx, queue, key, group, policies[queue], drafts, messages, timeline
+        )
+        for event_id in group.event_ids:
+            case_ids[event_id].append(case_id)
+            links.append(
+                {
+                    "case_id": case_id,
+                    "event_pk": event_pks[event_id],
+                    "tenant_id": ctx.tenant,
+                    "event_id": event_id,
+                    "attached_at": ctx.now,
+                }
+            )
+    session.execute(sa.insert(CaseEvent), links)
+    session.execute(sa.insert(TimelineEntry), timeline)
+    return case_ids
+
+
+def _queue_policies(session: Session, tenant: str, queues: set[str]) -> dict[str, SlaPolicy]:
+    query = sa.select(Queue.name, Queue.sla_policy).where(Queue.tenant_id == tenant, Queue.name.in_(queues))
+    stored: dict[str, Any] = {name: policy for name, policy in session.execute(query)}
+    return {queue: policy_from_json(stored.get(queue)) for queue in queues}
+
+
+def _open_or_attach(
+    session: Session,
+    ctx: Context,
+    queue: str,
+    key: str,
+    group: _Group,
+    policy: SlaPolicy,
+    drafts: list[AuditDraft],
+    messages: list[dict[str, Any]],
+    timeline: list[dict[str, Any]],
+) -> int:
+    count = len(group.event_ids)
+    due = sla_due(ctx.now, group.severity, group.priority, policy)
+    stmt = (
+        upsert_insert(session, Case)
+        .values(
+            tenant_id=ctx.tenant,
+            queue=queue,
+            key=key,
+            status="open",
+            priority=group.priority,
+            severity=group.severity,
+            rule=group.rule,
+            event_count=count,
+            opened_at=ctx.now,
+            updated_at=ctx.now,
+            sla_due_at=due,
+        )
+        .returning(Case.id, Case.event_count, Case.priority, Case.severity, Case.sla_due_at)
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "queue", "key"],
+        index_where=_OPEN_CASES,
+        set_={
+            "event_count": Case.event_count + stmt.excluded.event_count,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    row = session.execute(stmt).one()
+    actor = str(ctx.actor)
+    if row.event_count == count:
+        opened = {"status": [None, "open"], "queue": [None, queue], "key": [None, key]}
+        opened |= {"priority": [None, group.priority], "severity": [None, group.severity]}
+        drafts.append(AuditDraft("case.opened", "case", str(row.id), opened))
+        timeline.append(_timeline(ctx, row.id, actor, "opened", opened | {"events": [None, group.event_ids]}))
+        payload = {
+            "case_id": row.id,
+            "queue": queue,
+            "key": key,
+            "priority": group.priority,
+            "severity": group.severity,
+        }
+        messages.append(outbox.message(ctx, "case.opened", payload))
+        return int(row.id)
+
+    changes: dict[str, list[Any]] = {"event_count": [row.event_count - count, row.event_count]}
+    # A more urgent hit tightens the case: raise priority/severity and pull the deadline in.
+    escalate: dict[str, Any] = {}
+    if PRIORITY_RANK[group.priority] > PRIORITY_RANK[row.priority]:
+        escalate["priority"] = group.priority
+    if SEVERITY_RANK[group.severity] > SEVERITY_RANK[row.severity]:
+        escalate["severity"] = group.severity
+    if escalate:
+        priority = escalate.get("priority", row.priority)
+        severity = escalate.get("severity", row.severity)
+        new_due = min(row.sla_due_at, sla_due(ctx.now, severity, priority, policy))
+        if new_due != row.sla_due_at:
+            escalate["sla_due_at"] = new_due
+        session.execute(sa.update(Case).where(Case.id == row.id).values(**escalate))
+        for field, value in escalate.items():
+            changes[field] = [getattr(row, field), value]
+    drafts.append(
+        AuditDraft("case.events_attached", "case", str(row.id), changes | {"events": [None, group.event_ids]})
+    )
+    timeline.append(
+        _timeline(ctx, row.id, actor, "events_attached", changes | {"events": [None, group.event_ids]})
+    )
+    payload = {"case_id": row.id, "change": "events_attached", "events": group.event_ids}
+    messages.append(outbox.message(ctx, "case.updated", payload))
+    return int(row.id)
+
+
+def _timeline(ctx: Context, case_id: int, actor: str, action: str, changes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tenant_id": ctx.tenant,
+        "case_id": case_id,
+        "at": ctx.now,
+        "actor": actor,
+        "action": action,
+        "changes": changes,
+    }
