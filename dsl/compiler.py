@@ -1,0 +1,676 @@
+"""Compiles a checked pack to Python source: one specialised batch evaluator per event kind.
+
+Each kind gets its own function, so ``event.kind == "login"`` is a constant there and
+narrowed-away rules cost nothing. Boolean conditions compile in two polarities:
+``T(e)`` is true exactly when ``e`` is true and ``F(e)`` exactly when it is false, so
+SQL's three-valued logic (null neither true nor false) needs no run-time null
+objects. Values that may be null compile to ``V(e)``, which yields ``None`` for null.
+Lets and detector calls are cached per event and computed only when first needed.
+
+Event data is never code: fields are read into locals and compared as values;
+the only text spliced into the generated source is produced by ``repr`` of
+literals from the pack itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dsl import ast
+from dsl.analysis import CheckedPack, RuleInfo
+from dsl.check_exprs import static_bool
+from dsl.formatter import expr_source
+from dsl.types import ANY, DURATION, Type
+
+_ORDER_OPS = {"<", "<=", ">", ">="}
+_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+
+
+@dataclass(frozen=True)
+class DetectorCall:
+    """One detector call site, resolved: which function, its constants and dynamic arguments."""
+
+    func: str
+    consts: tuple[tuple[str, Any], ...]
+    #: source text of the dynamic arguments (they identify the shared state)
+    dynamic: tuple[str, ...]
+    #: event field paths the detector reads besides its arguments
+    inputs: tuple[tuple[str, ...], ...]
+
+
+@dataclass
+class KindPlan:
+    """What the evaluator of one kind needs linked in."""
+
+    kind: str
+    fields: list[tuple[str, ...]] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    uses_time: bool = False
+
+
+@dataclass
+class CompiledSource:
+    """The generated module and what must be bound into its namespace before it runs."""
+
+    code: str
+    constants: dict[str, Any]
+    detector_calls: list[DetectorCall]
+    #: group name -> (family function name, dynamic arg source texts, input paths)
+    groups: dict[str, tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]]
+    kinds: dict[str, KindPlan]
+    managed_lists: dict[str, str]
+    models: list[str]
+
+
+class _Emitter:
+    """Builds the body of one kind's evaluator."""
+
+    def __init__(self, unit: _Unit, kind: str) -> None:
+        self.unit = unit
+        self.kind = kind
+        self.fields: dict[tuple[str, ...], str] = {}
+        self.lets: dict[str, str] = {}
+        self.detectors: dict[int, str] = {}
+        self.models: dict[str, str] = {}
+        self.groups: dict[str, str] = {}
+        self.temp = 0
+        self.uses_time = False
+
+    # ---- names
+    def tmp(self) -> str:
+        self.temp += 1
+        return f"_t{self.temp}"
+
+    def field(self, path: tuple[str, ...]) -> str:
+        if path == ("timestamp",):
+            self.uses_time = True
+        local = self.fields.get(path)
+        if local is None:
+            local = f"f_{'__'.join(path)}"
+            self.fields[path] = local
+        return local
+
+    def type_of(self, expr: ast.Expr) -> Type:
+        return self.unit.checked.type_of(self.kind, expr) or ANY
+
+    # ---- values
+    def value(self, expr: ast.Expr) -> str:  # noqa: PLR0911, PLR0912 - one branch per node type
+        if isinstance(expr, ast.Literal):
+            return repr(expr.value)
+        if isinstance(expr, ast.Duration):
+            return repr(float(expr.seconds))
+        if isinstance(expr, ast.Field):
+            if expr.path == ("kind",):
+                return repr(self.kind)
+            return self.field(expr.path)
+        if isinstance(expr, ast.Name):
+            return self.name(expr.name)
+        if isinstance(expr, ast.ScoreRef):
+            return "score"
+        if isinstance(expr, ast.ListExpr):
+            return self.list_value(expr)
+        if isinstance(expr, ast.Call):
+            return self.call(expr)
+        if isinstance(expr, ast.Unary):
+            inner = self.value(expr.operand)
+            t = self.tmp()
+            if expr.op == "not":
+                return f"(None if ({t} := {inner}) is None else not {t})"
+            return f"(None if ({t} := {inner}) is None else -{t})"
+        if isinstance(expr, ast.Binary):
+            return self.binary_value(expr)
+        if isinstance(expr, ast.Compare | ast.Matches | ast.Between):
+            return self.cond_value(expr)
+        if isinstance(expr, ast.IsNull):
+            return self.truth(expr)
+        raise AssertionError(type(expr).__name__)
+
+    def name(self, name: str) -> str:
+        checked = self.unit.checked
+        if name in checked.lists:
+            return self.unit.list_constant(name)
+        local = self.lets.get(name)
+        if local is None:
+            local = f"l_{name}"
+            self.lets[name] = local
+        inner = self.value(checked.lets[name].expr)
+        return f"({local} if {local} is not _U else ({local} := {inner}))"
+
+    def list_value(self, expr: ast.ListExpr) -> str:
+        if all(isinstance(i, ast.Literal | ast.Duration) for i in expr.items):
+            values = [i.value if isinstance(i, ast.Literal) else float(i.seconds) for i in expr.items]
+            return self.unit.constant(frozenset(v for v in values if v is not None), "S")
+        return "(" + "".join(f"{self.value(i)}, " for i in expr.items) + ")"
+
+    def binary_value(self, expr: ast.Binary) -> str:
+        a, b = self.tmp(), self.tmp()
+        left, right = self.value(expr.left), self.value(expr.right)
+        if expr.op == "and":
+            return (
+                f"(False if ({a} := {left}) is False else (False if ({b} := {right}) is False else "
+                f"(None if {a} is None or {b} is None else True)))"
+            )
+        if expr.op == "or":
+            return (
+                f"(True if ({a} := {left}) is True else (True if ({b} := {right}) is True else "
+                f"(None if {a} is None or {b} is None else False)))"
+            )
+        if expr.op in ("/", "%"):
+            helper = "_div" if expr.op == "/" else "_mod"
+            return f"{helper}({left}, {right})"
+        if ANY in (self.type_of(expr.left), self.type_of(expr.right)):
+            return f"_arith({expr.op!r}, {left}, {right})"
+        return f"(None if ({a} := {left}) is None or ({b} := {right}) is None else {a} {expr.op} {b})"
+
+    def cond_value(self, expr: ast.Expr) -> str:
+        return f"(True if {self.truth(expr)} else (False if {self.falsity(expr)} else None))"
+
+    def call(self, expr: ast.Call) -> str:
+        unit = self.unit
+        if expr.func in ("model", "anomaly"):
+            arg = expr.args[0].value
+            assert isinstance(arg, ast.Literal) and isinstance(arg.value, str)
+            local = self.models.get(arg.value)
+            if local is None:
+                local = f"m_{len(self.models)}"
+                self.models[arg.value] = local
+                unit.models.add(arg.value)
+            return f"({local} if {local} is not _U else ({local} := _model({arg.value!r})))"
+        sig = unit.checked.env.functions[expr.func]
+        if not sig.stateful:
+            args = ", ".join(self.value(a.value) for a in expr.args)
+            return f"{unit.builtin(expr.func)}({args})"
+        call, nodes = unit.detector_call(expr, sig)
+        local = self.detectors.get(id(expr))
+        if local is None:
+            local = f"d_{len(self.detectors)}"
+            self.detectors[id(expr)] = local
+        group = unit.group_of(call, nodes)
+        self.groups[group] = group
+        self.uses_time = True
+        index = unit.detector_calls.index(call)
+        extra = [f"{group}_a{i}" for i in range(1, len(call.dynamic))]
+        inputs = [self.input(path) for path in call.inputs]
+        args = ", ".join([f"{group}_a0", "ts", *extra, *inputs])
+        return f"({local} if {local} is not _U else ({local} := _q{index}({args})))"
+
+    def input(self, path: tuple[str, ...]) -> str:
+        kind_type = self.unit.checked.env.kinds[self.kind].fields
+        current: Type | None = kind_type
+        for segment in path:
+            current = current.field(segment) if current is not None else None
+        return self.field(path) if current is not None else "None"
+
+    # ---- conditions
+    def truth(self, expr: ast.Expr) -> str:  # noqa: PLR0911, PLR0912
+        fixed = static_bool(expr, self.kind)
+        if fixed is not None:
+            return repr(fixed)
+        if isinstance(expr, ast.Binary) and expr.op == "and":
+            return f"({self.truth(expr.left)} and {self.truth(expr.right)})"
+        if isinstance(expr, ast.Binary) and expr.op == "or":
+            return f"({self.truth(expr.left)} or {self.truth(expr.right)})"
+        if isinstance(expr, ast.Unary) and expr.op == "not":
+            return self.falsity(expr.operand)
+        if isinstance(expr, ast.IsNull):
+            return f"({self.value(expr.subject)} is {'not ' if expr.negated else ''}None)"
+        if isinstance(expr, ast.Compare):
+            return self.compare(expr, expr.op)
+        if isinstance(expr, ast.Matches):
+            subject, pattern = self.operand(expr.subject), self.unit.regex(expr.pattern)
+            return f"(isinstance({subject}, str) and {pattern}.search({subject}) is not None)"
+        if isinstance(expr, ast.Between):
+            return self.between(expr, True)
+        return f"({self.value(expr)} is True)"
+
+    def falsity(self, expr: ast.Expr) -> str:  # noqa: PLR0911
+        fixed = static_bool(expr, self.kind)
+        if fixed is not None:
+            return repr(not fixed)
+        if isinstance(expr, ast.Binary) and expr.op == "and":
+            return f"({self.falsity(expr.left)} or {self.falsity(expr.right)})"
+        if isinstance(expr, ast.Binary) and expr.op == "or":
+            return f"({self.falsity(expr.left)} and {self.falsity(expr.right)})"
+        if isinstance(expr, ast.Unary) and expr.op == "not":
+            return self.truth(expr.operand)
+        if isinstance(expr, ast.IsNull):
+            return f"({self.value(expr.subject)} is {'' if expr.negated else 'not '}None)"
+        if isinstance(expr, ast.Compare):
+            negated = {"in": "not in", "not in": "in"}.get(expr.op) or _NEGATE[expr.op]
+            return self.compare(expr, negated)
+        if isinstance(expr, ast.Matches):
+            subject, pattern = self.operand(expr.subject), self.unit.regex(expr.pattern)
+            return f"(isinstance({subject}, str) and {pattern}.search({subject}) is None)"
+        if isinstance(expr, ast.Between):
+            return self.between(expr, False)
+        return f"({self.value(expr)} is False)"
+
+    def operand(self, expr: ast.Expr) -> tuple[str, str | None]:
+        """An operand's code and, unless it is a plain local or constant, the binding of a temporary."""
+        code = self.value(expr)
+        if code.isidentifier() or isinstance(expr, ast.Literal | ast.Duration):
+            return code, None
+        t = self.tmp()
+        return t, f"({t} := {code})"
+
+    def nullable(self, node: ast.Expr) -> bool:
+        if isinstance(node, ast.Literal | ast.Duration | ast.ListExpr | ast.ScoreRef):
+            return False
+        return not (isinstance(node, ast.Name) and node.name in self.unit.checked.lists)
+
+    def guards(self, operands: list[tuple[str, str | None, ast.Expr]]) -> list[str]:
+        """Left to right: bind each temporary, and stop at the first null operand."""
+        out: list[str] = []
+        for code, bind, node in operands:
+            if bind is not None:
+                out.append(f"{bind} is not None" if self.nullable(node) else f"({bind} or True)")
+            elif self.nullable(node):
+                out.append(f"{code} is not None")
+        return out
+
+    def compare(self, expr: ast.Compare, op: str) -> str:
+        """True exactly when ``left op right`` is true (both sides non-null)."""
+        left, lbind = self.operand(expr.left)
+        right, rbind = self.operand(expr.right)
+        guards = self.guards([(left, lbind, expr.left), (right, rbind, expr.right)])
+        if op in ("in", "not in"):
+            test = f"{left} {op} {right}"
+            if self.type_of(expr.left) == ANY:
+                test = f"_contains({left}, {right}, {op == 'in'})"
+        elif op in _ORDER_OPS and ANY in (self.type_of(expr.left), self.type_of(expr.right)):
+            test = f"_order({op!r}, {left}, {right})"
+        else:
+            test = f"{left} {op} {right}"
+        return "(" + " and ".join([*guards, test]) + ")"
+
+    def between(self, expr: ast.Between, truth: bool) -> str:
+        operands = [(*self.operand(e), e) for e in (expr.subject, expr.low, expr.high)]
+        guards = self.guards(operands)  # type: ignore[arg-type]
+        subject, low, high = (o[0] for o in operands)
+        test = f"{low} <= {subject} <= {high}"
+        if ANY in (self.type_of(expr.subject), self.type_of(expr.low), self.type_of(expr.high)):
+            test = f"_order('<=', {low}, {subject}) and _order('<=', {subject}, {high})"
+        return "(" + " and ".join([*guards, test if truth else f"not ({test})"]) + ")"
+
+
+class _Unit:
+    """State shared by the evaluators of one pack: constants, regexes, detector groups."""
+
+    def __init__(self, checked: CheckedPack) -> None:
+        self.checked = checked
+        self.constants: dict[str, Any] = {}
+        self._constant_ids: dict[Any, str] = {}
+        self.detector_calls: list[DetectorCall] = []
+        self.groups: dict[str, tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]] = {}
+        self._group_by_key: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.managed: dict[str, str] = {}
+        self.models: set[str] = set()
+        self.family_of: Callable[[str], tuple[str, tuple[tuple[str, ...], ...]]] = lambda name: (name, ())
+        #: the argument nodes of the first call site of each group (its key expressions)
+        self.group_nodes: dict[str, tuple[ast.Expr, ...]] = {}
+
+    def constant(self, value: Any, prefix: str = "C") -> str:
+        key = (prefix, type(value).__name__, repr(sorted(map(repr, value)) if isinstance(value, frozenset) else value))
+        name = self._constant_ids.get(key)  # type: ignore[arg-type]
+        if name is None:
+            name = f"_{prefix}{len(self.constants)}"
+            self.constants[name] = value
+            self._constant_ids[key] = name  # type: ignore[index]
+        return name
+
+    def regex(self, pattern: str) -> str:
+        return self.constant(("regex", pattern), "R")
+
+    def builtin(self, name: str) -> str:
+        return f"_fn_{name}"
+
+    def list_constant(self, name: str) -> str:
+        decl = self.checked.lists[name]
+        if decl.managed is not None:
+            self.managed[name] = decl.managed
+            return f"_list_{name}"
+        assert decl.items is not None
+        values = [i.value if isinstance(i, ast.Literal) else getattr(i, "seconds", None) for i in decl.items.items]
+        return self.constant(frozenset(v for v in values if v is not None), "S")
+
+    def detector_call(self, expr: ast.Call, sig: Any) -> tuple[DetectorCall, tuple[ast.Expr, ...]]:
+        params = list(sig.params)
+        bound: dict[str, ast.Expr] = {}
+        positional = [a for a in expr.args if a.name is None]
+        for param, arg in zip(params, positional, strict=False):
+            bound[param.name] = arg.value
+        for arg in expr.args:
+            if arg.name is not None:
+                bound[arg.name] = arg.value
+        consts: list[tuple[str, Any]] = []
+        dynamic: list[str] = []
+        nodes: list[ast.Expr] = []
+        for param in params:
+            node = bound.get(param.name)
+            if param.const:
+                if node is None:
+                    consts.append((param.name, param.default))
+                elif isinstance(node, ast.Duration):
+                    consts.append((param.name, float(node.seconds)))
+                else:
+                    assert isinstance(node, ast.Literal)
+                    consts.append((param.name, node.value))
+            elif node is not None:
+                dynamic.append(expr_source(node))
+                nodes.append(node)
+            else:
+                default = ast.Literal(param.default)
+                dynamic.append(expr_source(default))
+                nodes.append(default)
+        call = DetectorCall(expr.func, tuple(consts), tuple(dynamic), sig.inputs)
+        if call not in self.detector_calls:
+            self.detector_calls.append(call)
+        return call, tuple(nodes)
+
+    def group_of(self, call: DetectorCall, nodes: tuple[ast.Expr, ...] = ()) -> str:
+        family, inputs = self.family_of(call.func)
+        key = (family, call.dynamic)
+        name = self._group_by_key.get(key)
+        if name is None:
+            name = f"_g{len(self._group_by_key)}"
+            self._group_by_key[key] = name
+            self.groups[name] = (family, call.dynamic, inputs)
+            self.group_nodes[name] = nodes
+        return name
+
+
+def compile_pack(
+    checked: CheckedPack, family_of: Callable[[str], tuple[str, tuple[tuple[str, ...], ...]]]
+) -> CompiledSource:
+    """Generate the module for a checked pack.
+
+    ``family_of`` maps a detector to its state family and the event fields that family records.
+    """
+    unit = _Unit(checked)
+    unit.family_of = family_of
+    functions: list[str] = []
+    plans: dict[str, KindPlan] = {}
+    for kind in checked.kinds:
+        text, plan = _kind_function(unit, kind)
+        functions.append(text)
+        plans[kind] = plan
+    header = [
+        f"# generated by vigil from pack {checked.name} {checked.version}; do not edit",
+        "_U = _UNSET",
+    ]
+    code = "\n".join(header) + "\n\n" + "\n\n".join(functions) + "\n"
+    return CompiledSource(
+        code,
+        unit.constants,
+        unit.detector_calls,
+        unit.groups,
+        plans,
+        unit.managed,
+        sorted(unit.models),
+    )
+
+
+def _kind_function(unit: _Unit, kind: str) -> tuple[str, KindPlan]:
+    em = _Emitter(unit, kind)
+    checked = unit.checked
+    body: list[str] = []
+    for rule in checked.rules:
+        body.extend(_rule_code(em, rule))
+    outcome = _outcome_code(em)
+    # the keys and extra arguments of every state group this kind feeds
+    group_lines: list[str] = []
+    observe: list[str] = []
+    for group in em.groups:
+        _, dynamic, inputs = unit.groups[group]
+        for i, node in enumerate(unit.group_nodes[group]):
+            group_lines.append(f"{group}_a{i} = {_key_code(em, node, kind)}")
+        args = [f"{group}_a{i}" for i in range(len(dynamic))]
+        recorded = [em.input(path) for path in inputs]
+        observe.append(f"_obs_{group}({', '.join([args[0], 'ts', *args[1:], *recorded])})")
+    uses_time = em.uses_time or any(r.shadow_until for r in checked.rules)
+    lets = [f"{local} = _U" for local in em.lets.values()]
+    lets += [f"{local} = _U" for local in em.detectors.values()]
+    lets += [f"{local} = _U" for local in em.models.values()]
+    fields = dict(em.fields)
+    lines: list[str] = []
+    lines.append(f"def _eval_{kind}(events, _ctx, _mapping):")
+    lines.append("    out = []")
+    lines.append("    _append = out.append")
+    for name in sorted(unit.managed):
+        if any(f"_list_{name}" in line for line in body + [outcome]):
+            lines.append(f"    _list_{name} = _ctx.lists.get({unit.managed[name]!r}, _EMPTY_SET)")
+    lines.append("    _model = _ctx.model_score")
+    lines.append("    for ev in events:")
+    lines.append("        if _mapping:")
+    lines.extend("            " + line for line in _prologue(fields, mapping=True))
+    lines.append("        else:")
+    lines.extend("            " + line for line in _prologue(fields, mapping=False))
+    if uses_time:
+        lines.append("        ts = _epoch(ev_timestamp)")
+    lines.extend("        " + line for line in group_lines + lets)
+    lines.append("        hits = None")
+    lines.append("        shadow = None")
+    lines.append("        effects = None")
+    lines.append("        score = 0")
+    lines.append("        forced = 0")
+    lines.append("        allow = False")
+    lines.extend("        " + line for line in body)
+    lines.append("        if hits is None and shadow is None:")
+    lines.append(f"            {_quiet_outcome(em, outcome)}")
+    lines.append("            _append(_Decision(ev_id, outcome, 0, _RISK0, None, (), (), (), _PACK))")
+    lines.append("        else:")
+    lines.append(f"            {outcome}")
+    lines.append("            _append(_decide(ev_id, outcome, score, forced, allow, hits, shadow, effects))")
+    lines.extend("        " + line for line in observe)
+    lines.append("    return out")
+    plan = KindPlan(kind, list(fields), list(em.groups), uses_time)
+    return "\n".join(lines), plan
+
+
+def _key_code(em: _Emitter, node: ast.Expr, kind: str) -> str:
+    if isinstance(node, ast.ListExpr):
+        parts = [em.value(i) for i in node.items]
+        temps = [em.tmp() for _ in parts]
+        binds = " or ".join(f"({t} := {p}) is None" for t, p in zip(temps, parts, strict=True))
+        return f"(None if {binds} else ({', '.join(temps)},))"
+    return em.value(node)
+
+
+def _prologue(fields: dict[tuple[str, ...], str], mapping: bool) -> list[str]:
+    lines: list[str] = []
+    if mapping:
+        lines.append("ev_id = ev.get('id')")
+        lines.append("ev_timestamp = ev.get('timestamp')")
+    else:
+        lines.append("ev_id = ev.id")
+        lines.append("ev_timestamp = ev.timestamp")
+    parents: dict[tuple[str, ...], str] = {}
+    for path, local in fields.items():
+        if path == ("timestamp",):
+            lines.append(f"{local} = {'_to_datetime(ev_timestamp)' if mapping else 'ev_timestamp'}")
+            continue
+        if path[0] == "attributes":
+            base = "ev.get('attributes')" if mapping else "ev.attributes"
+            lines.append(f"{local} = _dig({base}, {path[1:]!r})")
+            continue
+        if len(path) == 1:
+            lines.append(f"{local} = ev.get({path[0]!r})" if mapping else f"{local} = ev.{path[0]}")
+            continue
+        parent = path[:-1]
+        holder = parents.get(parent)
+        if holder is None:
+            holder = f"p_{'__'.join(parent)}"
+            parents[parent] = holder
+            lines.append(f"{holder} = {_nested(parent, mapping)}")
+        leaf = path[-1]
+        access = f"{holder}.get({leaf!r})" if mapping else f"{holder}.{leaf}"
+        lines.append(f"{local} = None if {holder} is None else {access}")
+    return lines
+
+
+def _nested(path: tuple[str, ...], mapping: bool) -> str:
+    code = f"ev.get({path[0]!r})" if mapping else f"ev.{path[0]}"
+    for segment in path[1:]:
+        code = f"_dig({code}, ({segment!r},))" if mapping else f"getattr({code}, {segment!r}, None)"
+    return code
+
+
+def _rule_code(em: _Emitter, rule: RuleInfo) -> list[str]:
+    if rule.when is None:
+        return []
+    if static_bool(rule.when, em.kind) is False:
+        return [f"# rule {rule.name}: never fires for {em.kind}"]
+    cond = em.truth(rule.when)
+    explanation = _explanation(em, rule)
+    message = _message(em, rule)
+    index = rule.index
+    lines = [f"# rule {rule.name}", f"if {cond}:"]
+    hit = f"_hit{index}({explanation}, {message})"
+    live: list[str] = []
+    live.append("if hits is None:")
+    live.append("    hits = []")
+    live.append(f"hits.append({hit})")
+    if rule.score:
+        live.append(f"score += {rule.score!r}")
+    if rule.verdict == "allow":
+        live.append("allow = True")
+    elif rule.verdict == "review":
+        live.append("forced = max(forced, 1)")
+    elif rule.verdict == "block":
+        live.append("forced = 2")
+    effects = _effects(em, rule)
+    if effects:
+        live.append("if effects is None:")
+        live.append("    effects = []")
+        live.extend(effects)
+    shadow = ["if shadow is None:", "    shadow = []", f"shadow.append({hit})"]
+    if rule.shadow and rule.shadow_until is None:
+        lines.extend("    " + line for line in shadow)
+    elif rule.shadow:
+        until = dt.datetime.combine(rule.shadow_until, dt.time(), dt.UTC).timestamp()  # type: ignore[arg-type]
+        em.uses_time = True
+        lines.append(f"    if ts < {until!r}:")
+        lines.extend("        " + line for line in shadow)
+        lines.append("    else:")
+        lines.extend("        " + line for line in live)
+    else:
+        lines.extend("    " + line for line in live)
+    return lines
+
+
+def _effects(em: _Emitter, rule: RuleInfo) -> list[str]:
+    lines: list[str] = []
+    if rule.case is not None:
+        primary = em.unit.checked.env.kinds[em.kind].primary_entity
+        key = em.value(rule.case.key) if rule.case.key is not None else em.field((primary,))
+        priority = rule.case.priority or "normal"
+        lines.append(
+            f"effects.append(_OpenCase({rule.case.queue!r}, _case_key({key}, ev_id), {priority!r}, "
+            f"{rule.name!r}, {rule.severity!r}))"
+        )
+    for integration in rule.notify:
+        lines.append(f"effects.append(_Notify({integration!r}, {rule.name!r}))")
+    return lines
+
+
+def _explanation(em: _Emitter, rule: RuleInfo) -> str:
+    assert rule.when is not None
+    parts: list[str] = []
+    for node in _comparisons(rule.when, em.unit.checked, em.kind, set()):
+        parts.append(_explain_comparison(em, node))
+    return "(" + "".join(f"{p}, " for p in parts) + ")"
+
+
+def _comparisons(expr: ast.Expr, checked: CheckedPack, kind: str, seen: set[str]) -> list[ast.Expr]:
+    """The comparisons of a condition, looking through lets, in source order."""
+    if static_bool(expr, kind) is not None:
+        return []
+    if isinstance(expr, ast.Binary) and expr.op in ("and", "or"):
+        left = _comparisons(expr.left, checked, kind, seen)
+        fixed = static_bool(expr.left, kind)
+        if (expr.op == "and" and fixed is False) or (expr.op == "or" and fixed is True):
+            return left
+        return left + _comparisons(expr.right, checked, kind, seen)
+    if isinstance(expr, ast.Unary) and expr.op == "not":
+        return _comparisons(expr.operand, checked, kind, seen)
+    if isinstance(expr, ast.Name) and expr.name in checked.lets and expr.name not in seen:
+        seen.add(expr.name)
+        return _comparisons(checked.lets[expr.name].expr, checked, kind, seen)
+    if isinstance(expr, ast.Compare | ast.Matches | ast.Between | ast.IsNull):
+        return [expr]
+    if isinstance(expr, ast.Field | ast.Call | ast.Name):
+        return [expr]  # a boolean field, detector or let: show its value
+    return []
+
+
+def _describe(em: _Emitter, expr: ast.Expr) -> str:
+    """Python code for the text ``source = value`` of an operand (literals just as written)."""
+    if isinstance(expr, ast.Literal | ast.Duration | ast.ListExpr):
+        return repr(expr_source(expr))
+    if isinstance(expr, ast.Name) and expr.name in em.unit.checked.lists:
+        return repr(expr.name)
+    source = expr_source(expr)
+    if isinstance(expr, ast.Name) and expr.name in em.unit.checked.lets:
+        source = expr_source(em.unit.checked.lets[expr.name].expr)
+    shown = "_show_duration" if em.type_of(expr) == DURATION else "_show"
+    return f"{source + ' = '!r} + {shown}({em.value(expr)})"
+
+
+def _explain_comparison(em: _Emitter, node: ast.Expr) -> str:
+    if isinstance(node, ast.Compare):
+        return f"{_describe(em, node.left)} + {' ' + node.op + ' '!r} + {_describe(em, node.right)}"
+    if isinstance(node, ast.Matches):
+        return f"{_describe(em, node.subject)} + {' matches ' + expr_source(ast.Literal(node.pattern))!r}"
+    if isinstance(node, ast.Between):
+        return (
+            f"{_describe(em, node.subject)} + ' between ' + {_describe(em, node.low)} + ' and ' + "
+            f"{_describe(em, node.high)}"
+        )
+    if isinstance(node, ast.IsNull):
+        return f"{_describe(em, node.subject)} + {' is not null' if node.negated else ' is null'!r}"
+    return _describe(em, node)
+
+
+def _message(em: _Emitter, rule: RuleInfo) -> str:
+    if not rule.explain_parts:
+        return "None"
+    parts = [repr(p) if isinstance(p, str) else f"_text({em.value(p)})" for p in rule.explain_parts]
+    return " + ".join(parts)
+
+
+def _quiet_outcome(em: _Emitter, general: str) -> str:
+    """The outcome when no rule hit: a constant when the outcome lines only read the score."""
+    for line in em.unit.checked.outcome:
+        if line.when is not None and not _score_only(line.when):
+            return general
+    for line in em.unit.checked.outcome:
+        if line.when is None or eval(em.truth(line.when), {"score": 0}):  # noqa: S307 - compiler's own code
+            return f"outcome = {line.outcome!r}"
+    return "outcome = 'approve'"
+
+
+def _score_only(expr: ast.Expr) -> bool:
+    if isinstance(expr, ast.ScoreRef | ast.Literal):
+        return True
+    if isinstance(expr, ast.Compare):
+        return _score_only(expr.left) and _score_only(expr.right)
+    if isinstance(expr, ast.Binary):
+        return _score_only(expr.left) and _score_only(expr.right)
+    if isinstance(expr, ast.Unary):
+        return _score_only(expr.operand)
+    return False
+
+
+def _outcome_code(em: _Emitter) -> str:
+    """One statement that sets ``outcome`` from ``score``, ``forced`` and ``allow``."""
+    checked = em.unit.checked
+    chain = "'approve'"
+    for line in reversed(checked.outcome):
+        if line.when is None:
+            chain = repr(line.outcome)
+        else:
+            chain = f"({line.outcome!r} if {em.truth(line.when)} else {chain})"
+    return f"outcome = 'approve' if allow else _floor({chain}, forced)"

@@ -1,0 +1,56 @@
+"""The detector interface: a typed signature checked at compile time and a pure computation.
+
+A detector call in a rule, ``velocity(event.card_id, 1h)``, has *dynamic* arguments
+(expressions evaluated per event, such as the key) and *constant* ones (the window).
+Calls whose dynamic arguments are the same expressions share one piece of state,
+a ``StateFamily``: ``velocity(event.card_id, 1h)`` and ``sum_amount(event.card_id, 24h)``
+read the same log of the card's events. Each event is first evaluated against the
+state as it was (``query``), then recorded (``observe``), so a later event of the
+same entity, in the same batch or not, sees the earlier ones.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from dsl.types import FunctionSig
+
+
+class StateFamily(ABC):
+    """Per-entity state shared by the detectors that read it (one instance per group)."""
+
+    #: event fields recorded besides the key and the time, e.g. ("amount",)
+    inputs: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    def __init__(self, retention: float) -> None:
+        #: how long (event time, seconds) entries must be kept for the longest window read
+        self.retention = retention
+
+    @abstractmethod
+    def observe(self, key: Any, ts: float, *inputs: Any) -> None:
+        """Record one event of ``key`` at event time ``ts``."""
+
+    @abstractmethod
+    def entity_count(self) -> int:
+        """How many entities hold state (for memory accounting)."""
+
+
+class Detector(ABC):
+    """One callable detector: its signature and how it reads its family's state."""
+
+    sig: ClassVar[FunctionSig]
+    #: the StateFamily subclass this detector reads
+    family: ClassVar[type[StateFamily]]
+    #: names of the parameters evaluated per event; they identify the shared state
+    dynamic: ClassVar[tuple[str, ...]] = ("key",)
+
+    @classmethod
+    def retention(cls, consts: dict[str, Any]) -> float:
+        """Seconds of history this call needs (its window)."""
+        return float(consts.get("w", 0.0))
+
+    @classmethod
+    @abstractmethod
+    def query(cls, state: Any, consts: dict[str, Any], key: Any, ts: float, *args: Any) -> Any:
+        """The value for the current event, before it is observed; current event included where stated."""

@@ -1,0 +1,166 @@
+"""Windowed counting detectors: ``velocity``, ``sum_amount`` and ``distinct``.
+
+State per entity is a time-sorted log, so late (out-of-order) events land in
+their place and windows are always ``(t - w, t]`` in event time. Entries older
+than the longest window any rule reads are dropped as new events arrive.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any
+
+from dsl.types import DURATION, KEY, NUMBER, FunctionSig, Param
+from engine.detectors.base import Detector, StateFamily
+
+
+def _window_ok(consts: dict[str, Any]) -> str | None:
+    w = consts.get("w")
+    if w is not None and w <= 0:
+        return "the window must be longer than 0s"
+    return None
+
+
+class EventLog(StateFamily):
+    """Per key: event times (sorted) and their amounts."""
+
+    inputs = (("amount",),)
+
+    def __init__(self, retention: float) -> None:
+        super().__init__(retention)
+        self.times: dict[Any, list[float]] = {}
+        self.amounts: dict[Any, list[float]] = {}
+
+    def observe(self, key: Any, ts: float, *inputs: Any) -> None:
+        if key is None:
+            return
+        amount = inputs[0] if inputs and inputs[0] is not None else 0.0
+        times = self.times.get(key)
+        if times is None:
+            self.times[key] = [ts]
+            self.amounts[key] = [amount]
+            return
+        amounts = self.amounts[key]
+        if ts >= times[-1]:
+            times.append(ts)
+            amounts.append(amount)
+        else:
+            at = bisect_right(times, ts)
+            times.insert(at, ts)
+            amounts.insert(at, amount)
+        cut = bisect_right(times, times[-1] - self.retention)
+        if cut:
+            del times[:cut]
+            del amounts[:cut]
+
+    def entity_count(self) -> int:
+        return len(self.times)
+
+    def span(self, key: Any, ts: float, w: float) -> tuple[int, int]:
+        """Index range of the logged events of ``key`` in ``(ts - w, ts]``."""
+        times = self.times.get(key)
+        if not times:
+            return (0, 0)
+        return bisect_right(times, ts - w), bisect_right(times, ts)
+
+
+class Velocity(Detector):
+    sig = FunctionSig(
+        "velocity",
+        (Param("key", KEY), Param("w", DURATION, const=True)),
+        NUMBER,
+        stateful=True,
+        validate=_window_ok,
+        doc="events with this key in the window, the current one included",
+    )
+    family = EventLog
+
+    @classmethod
+    def query(cls, state: EventLog, consts: dict[str, Any], key: Any, ts: float, *args: Any) -> Any:
+        if key is None:
+            return None
+        lo, hi = state.span(key, ts, consts["w"])
+        return hi - lo + 1
+
+
+class SumAmount(Detector):
+    sig = FunctionSig(
+        "sum_amount",
+        (Param("key", KEY), Param("w", DURATION, const=True)),
+        NUMBER,
+        stateful=True,
+        inputs=(("amount",),),
+        validate=_window_ok,
+        doc="sum of amount of the events with this key in the window, the current one included",
+    )
+    family = EventLog
+
+    @classmethod
+    def query(cls, state: EventLog, consts: dict[str, Any], key: Any, ts: float, *args: Any) -> Any:
+        if key is None:
+            return None
+        lo, hi = state.span(key, ts, consts["w"])
+        current = args[0] if args and args[0] is not None else 0.0
+        amounts = state.amounts.get(key)
+        return (sum(amounts[lo:hi]) if amounts else 0.0) + current
+
+
+class ValueLog(StateFamily):
+    """Per key: sorted event times with the value seen at each."""
+
+    inputs = ()
+
+    def __init__(self, retention: float) -> None:
+        super().__init__(retention)
+        self.times: dict[Any, list[float]] = {}
+        self.values: dict[Any, list[Any]] = {}
+
+    def observe(self, key: Any, ts: float, *inputs: Any) -> None:
+        value = inputs[0] if inputs else None
+        if key is None or value is None:
+            return
+        times = self.times.get(key)
+        if times is None:
+            self.times[key] = [ts]
+            self.values[key] = [value]
+            return
+        values = self.values[key]
+        at = len(times) if ts >= times[-1] else bisect_right(times, ts)
+        times.insert(at, ts)
+        values.insert(at, value)
+        cut = bisect_right(times, times[-1] - self.retention)
+        if cut:
+            del times[:cut]
+            del values[:cut]
+
+    def entity_count(self) -> int:
+        return len(self.times)
+
+
+class Distinct(Detector):
+    sig = FunctionSig(
+        "distinct",
+        (Param("key", KEY), Param("value", KEY), Param("w", DURATION, const=True)),
+        NUMBER,
+        stateful=True,
+        validate=_window_ok,
+        doc="distinct values seen with this key in the window, the current one included",
+    )
+    family = ValueLog
+    dynamic = ("key", "value")
+
+    @classmethod
+    def query(cls, state: ValueLog, consts: dict[str, Any], key: Any, ts: float, *args: Any) -> Any:
+        if key is None:
+            return None
+        value = args[0] if args else None
+        times = state.times.get(key)
+        seen: set[Any] = set()
+        if times:
+            lo, hi = bisect_right(times, ts - consts["w"]), bisect_right(times, ts)
+            seen = set(state.values[key][lo:hi])
+        if value is not None:
+            seen.add(value)
+        return len(seen)
+
+

@@ -1,0 +1,120 @@
+"""The Engine: routes events to the compiled evaluators of its packs and returns Decisions.
+
+Events are msgspec Structs (decoded and validated) or plain mappings that already
+follow a kind's schema (the fast path for trusted in-process producers).
+Consecutive events of one kind are evaluated in one call of that kind's generated
+loop, in order, so a later event sees the state left by the earlier ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from engine.decision import OUTCOME_RANK, Decision, risk_level
+from engine.events import KINDS, BaseEvent
+from engine.pack import CompiledPack, Evaluator
+from engine.state import MemoryStore
+
+_KIND_OF_TYPE: dict[type, str] = {cls: name for name, cls in KINDS.items()}
+
+
+class EngineContext:
+    """What evaluators read besides the event: managed lists and model scores."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, frozenset[str]] = {}
+        self.models: dict[str, Callable[[], float | None] | float | None] = {}
+
+    def model_score(self, name: str) -> float | None:
+        score = self.models.get(name)
+        return score() if callable(score) else score
+
+
+class Engine:
+    """Evaluates events against one or more compiled packs for one tenant."""
+
+    def __init__(
+        self,
+        packs: Sequence[CompiledPack],
+        lists: Mapping[str, Iterable[str]] | None = None,
+        store: MemoryStore | None = None,
+    ) -> None:
+        self.packs = list(packs)
+        self.store = store or MemoryStore()
+        self.context = EngineContext()
+        for key, items in (lists or {}).items():
+            self.set_list(key, items)
+        self._routes: dict[str, list[tuple[CompiledPack, Evaluator]]] = {}
+        for pack in self.packs:
+            for kind, evaluator in pack.link(self.store.family).items():
+                self._routes.setdefault(kind, []).append((pack, evaluator))
+
+    def register_kind(self, cls: type[BaseEvent], name: str) -> None:
+        """Let Struct events of a custom kind be routed by their type."""
+        _KIND_OF_TYPE[cls] = name
+
+    def set_list(self, key: str, items: Iterable[str]) -> None:
+        """Replace a managed list's items (atomically for evaluators)."""
+        self.context.lists[key] = frozenset(items)
+
+    def set_model(self, name: str, score: Callable[[], float | None] | float | None) -> None:
+        self.context.models[name] = score
+
+    def evaluate(self, event: Any, kind: str | None = None) -> Decision:
+        return self.evaluate_many([event], kind)[0]
+
+    def evaluate_many(self, events: Sequence[Any], kind: str | None = None) -> list[Decision]:
+        """Decisions for the events, in order. ``kind`` names the kind of mapping events that omit it."""
+        out: list[Decision] = []
+        start = 0
+        n = len(events)
+        while start < n:
+            first = events[start]
+            mapping = isinstance(first, Mapping)
+            run_kind = kind or (first.get("kind") if mapping else _KIND_OF_TYPE.get(type(first)))
+            end = start + 1
+            # extend the run while the kind and representation stay the same
+            if kind is not None:
+                end = n if not mapping else _run_end_mapping(events, start, n, None)
+            elif mapping:
+                end = _run_end_mapping(events, start, n, run_kind)
+            else:
+                cls = type(first)
+                while end < n and type(events[end]) is cls:
+                    end += 1
+            run = events[start:end] if (start, end) != (0, n) else events
+            out.extend(self._evaluate_run(run, run_kind, mapping))
+            start = end
+        return out
+
+    def _evaluate_run(self, run: Sequence[Any], kind: str | None, mapping: bool) -> list[Decision]:
+        if kind is None:
+            raise ValueError("event has no kind; decode events with engine.events.decode_event")
+        routes = self._routes.get(kind)
+        if not routes:
+            ids = (e.get("id") if mapping else e.id for e in run)
+            return [Decision(str(i), "approve", 0, "low") for i in ids]
+        if len(routes) == 1:
+            return routes[0][1](run, self.context, mapping)  # type: ignore[arg-type]
+        per_pack = [evaluator(run, self.context, mapping) for _, evaluator in routes]  # type: ignore[arg-type]
+        return [combine(list(ds)) for ds in zip(*per_pack, strict=True)]
+
+
+def _run_end_mapping(events: Sequence[Any], start: int, n: int, kind: str | None) -> int:
+    end = start + 1
+    while end < n and isinstance(events[end], Mapping) and (kind is None or events[end].get("kind") == kind):
+        end += 1
+    return end
+
+
+def combine(decisions: list[Decision]) -> Decision:
+    """One decision from several packs: the most severe outcome decides; hits are merged."""
+    lead = max(decisions, key=lambda d: (OUTCOME_RANK[d.outcome], d.score))
+    score = max(d.score for d in decisions)
+    hits = tuple(h for d in decisions for h in d.hits)
+    shadow = tuple(h for d in decisions for h in d.shadow_hits)
+    effects = tuple(e for d in decisions for e in d.effects)
+    verdicts = [d.verdict for d in decisions if d.verdict is not None]
+    verdict = max(verdicts, key=lambda v: {"allow": 0, "review": 1, "block": 2}[v]) if verdicts else None
+    return Decision(lead.event_id, lead.outcome, score, risk_level(score), verdict, hits, shadow, effects, lead.pack)

@@ -1,0 +1,203 @@
+"""Loading a pack: parse, check and compile once, then link evaluators to state.
+
+``load_pack`` does the expensive part (parsing, checking, code generation and
+``compile()``) once; ``CompiledPack.link`` binds the code object to one engine's
+detector state, lists and models, which is cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import CodeType
+from typing import Any
+
+import re2
+
+from dsl.analysis import CheckedPack
+from dsl.builtins import BUILTINS
+from dsl.checker import check
+from dsl.compiler import CompiledSource, compile_pack
+from dsl.diagnostics import Diagnostic, Source, render_all
+from dsl.parser import ParseFailure, parse
+from dsl.types import Environment
+from engine import runtime
+from engine.catalog import environment
+from engine.decision import Decision, Hit, Notify, OpenCase, PackRef, risk_level
+from engine.detectors import DetectorRegistry, StateFamily, default_registry
+
+Evaluator = Callable[[list[Any], Any, bool], list[Decision]]
+
+
+class PackError(Exception):
+    """A pack that does not parse or check; carries every diagnostic."""
+
+    def __init__(self, diagnostics: list[Diagnostic], source: Source) -> None:
+        self.diagnostics = diagnostics
+        self.source = source
+        super().__init__(render_all([d for d in diagnostics if d.severity == "error"], source))
+
+
+@dataclass
+class CompiledPack:
+    """A checked pack with its generated code, ready to be linked into engines."""
+
+    checked: CheckedPack
+    generated: CompiledSource
+    code: CodeType
+    registry: DetectorRegistry
+    diagnostics: list[Diagnostic]
+
+    @property
+    def name(self) -> str:
+        return self.checked.name
+
+    @property
+    def version(self) -> str:
+        return self.checked.version
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return self.checked.kinds
+
+    def link(self, families: Callable[[str, type[StateFamily], float], StateFamily]) -> dict[str, Evaluator]:
+        """Bind the code to state; ``families(group, cls, retention)`` returns the group's state."""
+        checked = self.checked
+        ns: dict[str, Any] = {
+            "_UNSET": runtime.UNSET,
+            "_EMPTY_SET": runtime.EMPTY_SET,
+            "_epoch": runtime.epoch,
+            "_to_datetime": runtime.to_datetime,
+            "_dig": runtime.dig,
+            "_div": runtime.div,
+            "_mod": runtime.mod,
+            "_arith": runtime.arith,
+            "_order": runtime.order,
+            "_contains": runtime.contains,
+            "_floor": runtime.floor,
+            "_case_key": runtime.case_key,
+            "_show": runtime.show,
+            "_show_duration": runtime.show_duration,
+            "_text": runtime.show_plain,
+            "_Decision": Decision,
+            "_OpenCase": OpenCase,
+            "_Notify": Notify,
+        }
+        medium, high, critical = checked.risk
+        pack_ref = PackRef(checked.name, checked.version)
+        ns["_PACK"] = pack_ref
+        ns["_RISK0"] = risk_level(0, medium, high, critical)
+        ns["_decide"] = functools.partial(_decide, pack_ref, checked.risk)
+        for name, (_, impl) in BUILTINS.items():
+            ns[f"_fn_{name}"] = impl
+        for name, value in self.generated.constants.items():
+            if isinstance(value, tuple) and value and value[0] == "regex":
+                ns[name] = re2.compile(value[1])
+            else:
+                ns[name] = value
+        for rule in checked.rules:
+            ns[f"_hit{rule.index}"] = functools.partial(
+                _hit, rule.name, rule.severity, rule.score, rule.tags, rule.verdict, rule.rule_id
+            )
+        states: dict[str, StateFamily] = {}
+        for group, (family_name, _, _) in self.generated.groups.items():
+            calls = [c for c in self.generated.detector_calls if _group_key(c, self) == group]
+            detectors = [self.registry.get(c.func) for c in calls]
+            family_cls = detectors[0].family  # type: ignore[union-attr]
+            retention = max(d.retention(dict(c.consts)) for d, c in zip(detectors, calls, strict=True))  # type: ignore[union-attr]
+            states[group] = families(f"{checked.name}:{group}", family_cls, retention)
+            ns[f"_obs_{group}"] = states[group].observe
+        for index, call in enumerate(self.generated.detector_calls):
+            detector = self.registry.get(call.func)
+            assert detector is not None
+            group = _group_key(call, self)
+            ns[f"_q{index}"] = functools.partial(detector.query, states[group], dict(call.consts))
+        exec(self.code, ns)  # noqa: S102 - our own generated code; event data never becomes code
+        return {kind: ns[f"_eval_{kind}"] for kind in checked.kinds}
+
+
+def _group_key(call: Any, pack: CompiledPack) -> str:
+    detector = pack.registry.get(call.func)
+    assert detector is not None
+    family = detector.family.__name__
+    for group, (family_name, dynamic, _) in pack.generated.groups.items():
+        if family_name == family and dynamic == call.dynamic:
+            return group
+    raise KeyError(call)
+
+
+def _hit(
+    rule: str,
+    severity: Any,
+    score: float,
+    tags: tuple[str, ...],
+    verdict: Any,
+    rule_id: str | None,
+    explanation: tuple[str, ...],
+    message: str | None,
+) -> Hit:
+    return Hit(rule, severity, score, tags, explanation, verdict, rule_id, message)
+
+
+_VERDICTS = (None, "review", "block")
+
+
+def _decide(
+    pack: PackRef,
+    risk: tuple[float, float, float],
+    event_id: str,
+    outcome: Any,
+    score: float,
+    forced: int,
+    allow: bool,
+    hits: list[Hit] | None,
+    shadow: list[Hit] | None,
+    effects: list[Any] | None,
+) -> Decision:
+    verdict = "allow" if allow else _VERDICTS[forced]
+    return Decision(
+        event_id,
+        outcome,
+        score,
+        risk_level(score, *risk),
+        verdict,  # type: ignore[arg-type]
+        tuple(hits or ()),
+        tuple(shadow or ()),
+        tuple(effects or ()),
+        pack,
+    )
+
+
+def load_pack(
+    text: str,
+    path: str = "<pack>",
+    registry: DetectorRegistry | None = None,
+    env: Environment | None = None,
+) -> CompiledPack:
+    """Parse, check and compile a pack; raise PackError with every diagnostic on failure."""
+    registry = registry or default_registry()
+    env = env or environment(registry)
+    source = Source(path, text)
+    try:
+        tree = parse(text, path)
+    except ParseFailure as exc:
+        raise PackError(exc.diagnostics, source) from None
+    checked, diagnostics = check(tree, env, source)
+    if checked is None:
+        raise PackError(diagnostics, source)
+
+    def family_of(func: str) -> tuple[str, tuple[tuple[str, ...], ...]]:
+        detector = registry.get(func)
+        assert detector is not None
+        return detector.family.__name__, detector.family.inputs
+
+    generated = compile_pack(checked, family_of)
+    code = compile(generated.code, f"<vigil pack {checked.name} {checked.version}>", "exec")
+    return CompiledPack(checked, generated, code, registry, diagnostics)
+
+
+def load_pack_file(path: str | Path, registry: DetectorRegistry | None = None) -> CompiledPack:
+    p = Path(path)
+    return load_pack(p.read_text(encoding="utf-8"), str(path), registry)
