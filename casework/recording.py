@@ -29,7 +29,16 @@ from casework.errors import InvalidInput, NotFound
 from casework.models import Case, CaseEvent, DecisionRecord, EventRecord, Queue, Tenant, TimelineEntry
 from casework.sla import SlaPolicy, policy_from_json, sla_due
 from casework.sql import upsert_insert
-from casework.workflow import PRIORITY_RANK, SEVERITY_RANK, Priority, Severity, more_severe, more_urgent
+from casework.workflow import (
+    PRIORITY_RANK,
+    SEVERITY_RANK,
+    Priority,
+    Severity,
+    more_severe,
+    more_urgent,
+    parse_priority,
+    parse_severity,
+)
 from engine.decision import Decision, Notify, OpenCase
 from engine.events import BaseEvent, kind_of
 
@@ -342,7 +351,9 @@ def _open_or_attach(
     if escalate:
         priority = escalate.get("priority", row.priority)
         severity = escalate.get("severity", row.severity)
-        new_due = min(row.sla_due_at, sla_due(ctx.now, severity, priority, policy))
+        new_due = min(
+            row.sla_due_at, sla_due(ctx.now, parse_severity(severity), parse_priority(priority), policy)
+        )
         if new_due != row.sla_due_at:
             escalate["sla_due_at"] = new_due
         session.execute(sa.update(Case).where(Case.id == row.id).values(**escalate))

@@ -61,6 +61,13 @@ def parse_priority(value: str) -> Priority:
     raise InvalidInput(f"unknown priority {value!r}; priorities are {', '.join(PRIORITIES)}")
 
 
+def parse_severity(value: str) -> Severity:
+    for severity in SEVERITIES:
+        if severity == value:
+            return severity
+    raise InvalidInput(f"unknown severity {value!r}; severities are {', '.join(SEVERITIES)}")
+
+
 def check_transition(current: Status, target: Status, disposition: Disposition | None) -> None:
     """Raise InvalidTransition unless ``current -> target`` is allowed with this disposition.
 
