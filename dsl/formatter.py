@@ -187,50 +187,82 @@ def _test_clause(clause: ast.TestClause) -> str:  # noqa: PLR0911
     raise AssertionError(type(clause).__name__)
 
 
-def _item(item: ast.Item) -> list[str]:  # noqa: PLR0911
+Line = tuple[str, ast.Span]
+
+
+def _item(item: ast.Item) -> list[Line]:  # noqa: PLR0911
+    span = item.span
     if isinstance(item, ast.On):
-        return ["on " + ", ".join(item.kinds)]
+        return [("on " + ", ".join(item.kinds), span)]
     if isinstance(item, ast.ListDef):
         if item.managed is not None:
-            return [f"list {item.name} = managed {quote(item.managed)}"]
+            return [(f"list {item.name} = managed {quote(item.managed)}", span)]
         assert item.items is not None
-        return [f"list {item.name} = {_expr(item.items)}"]
+        return [(f"list {item.name} = {_expr(item.items)}", span)]
     if isinstance(item, ast.Let):
-        return [f"let {item.name} = {_expr(item.expr)}"]
+        return [(f"let {item.name} = {_expr(item.expr)}", span)]
     if isinstance(item, ast.RiskLevels):
-        return [f"risk medium {number(item.medium)} high {number(item.high)} critical {number(item.critical)}"]
+        text = f"risk medium {number(item.medium)} high {number(item.high)} critical {number(item.critical)}"
+        return [(text, span)]
     if isinstance(item, ast.Rule):
         head = f"rule {item.name}" + (f" {quote(item.description)}" if item.description is not None else "")
-        return [head] + ["  " + _clause(c) for c in item.clauses]
+        return [(head, item.name_span)] + [("  " + _clause(c), c.span) for c in item.clauses]
     if isinstance(item, ast.Model):
-        lines = [f"model {item.name}"]
+        lines: list[Line] = [(f"model {item.name}", item.name_span)]
         for clause in item.clauses:
             if isinstance(clause, ast.ModelKind):
-                lines.append("  kind " + clause.kind)
+                lines.append(("  kind " + clause.kind, clause.span))
             elif isinstance(clause, ast.ModelFeatures):
-                lines.append("  features " + ",\n           ".join(_expr(e) for e in clause.exprs))
+                lines.append(("  features " + ",\n           ".join(_expr(e) for e in clause.exprs), clause.span))
             else:
-                lines.append("  label " + clause.source)
+                lines.append(("  label " + clause.source, clause.span))
         return lines
     if isinstance(item, ast.OutcomeBlock):
-        width = max(len(line.outcome) for line in item.lines)
-        lines = ["outcome"]
+        width = max((len(line.outcome) for line in item.lines if line.when is not None), default=0)
+        out: list[Line] = [("outcome", ast.Span(span.line, span.column, span.line, span.column + 7))]
         for line in item.lines:
             if line.when is None:
-                lines.append("  " + line.outcome)
+                out.append(("  " + line.outcome, line.span))
             else:
-                lines.append(f"  {line.outcome.ljust(width)} when {_expr(line.when)}")
-        return lines
+                out.append((f"  {line.outcome.ljust(width)} when {_expr(line.when)}", line.span))
+        return out
     if isinstance(item, ast.Test):
-        return [f"test {quote(item.name)}"] + ["  " + _test_clause(c) for c in item.clauses]
+        head = ast.Span(span.line, span.column, span.line, span.column)
+        return [(f"test {quote(item.name)}", head)] + [("  " + _test_clause(c), c.span) for c in item.clauses]
     raise AssertionError(type(item).__name__)
 
 
-def format_pack(pack: ast.Pack) -> str:
-    """The canonical text of a pack: blank lines between blocks, two-space clauses."""
+def comments_of(text: str) -> dict[int, tuple[str, bool]]:
+    """Comments by line number: their text and whether they stand alone on their line."""
+    found: dict[int, tuple[str, bool]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        in_string = False
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if in_string and ch == "\\":
+                i += 2
+                continue
+            if ch == '"':
+                in_string = not in_string
+            elif ch == "#" and not in_string:
+                found[number] = (line[i:].rstrip(), line[:i].strip() == "")
+                break
+            i += 1
+    return found
+
+
+def format_pack(pack: ast.Pack, text: str | None = None) -> str:
+    """The canonical text of a pack: blank lines between blocks, two-space clauses.
+
+    With the original ``text``, comments are kept: a comment alone on its line stays
+    above the statement or clause that follows it, a trailing one stays at the end of
+    the line it ended.
+    """
+    comments = comments_of(text) if text is not None else {}
     header = pack.header
     head = f"pack {header.name} {header.version}" + (f" {quote(header.title)}" if header.title is not None else "")
-    blocks: list[list[str]] = [[head]]
+    blocks: list[list[Line]] = [[(head, header.span)]]
     previous: type | None = None
     for item in pack.items:
         lines = _item(item)
@@ -240,4 +272,22 @@ def format_pack(pack: ast.Pack) -> str:
         else:
             blocks.append(lines)
         previous = type(item)
-    return "\n\n".join("\n".join(block) for block in blocks) + "\n"
+    rendered: list[str] = []
+    pending = sorted(comments)
+    for block in blocks:
+        out: list[str] = []
+        for line_text, span in block:
+            indent = line_text[: len(line_text) - len(line_text.lstrip())]
+            while pending and span.line and pending[0] < span.line:
+                comment, alone = comments[pending.pop(0)]
+                out.append(indent + comment if alone else indent + comment)
+            trailing = []
+            while pending and span.line and pending[0] <= (span.end_line or span.line):
+                trailing.append(comments[pending.pop(0)][0])
+            out.append(line_text + "".join("  " + c for c in trailing))
+        rendered.append("\n".join(out))
+    tail = [comments[n][0] for n in pending]
+    body = "\n\n".join(rendered)
+    if tail:
+        body += "\n\n" + "\n".join(tail)
+    return body + "\n"

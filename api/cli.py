@@ -1,0 +1,296 @@
+"""The ``vigil`` command line: check, format, test, compile and score rulepacks; simulate streams."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+from dsl.diagnostics import Diagnostic, Source, render_all
+from dsl.formatter import format_pack
+from dsl.parser import ParseFailure, parse
+from engine.engine import Engine
+from engine.events import EventError, decode_event
+from engine.pack import CompiledPack, PackError, load_pack
+from engine.testing import run_tests
+
+RULEPACKS = Path(__file__).resolve().parent.parent / "rulepacks"
+_encoder = msgspec.json.Encoder()
+
+
+def _pack_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.rules")))
+        else:
+            files.append(path)
+    return files
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"{path}: error: cannot read: {exc.strerror}", file=sys.stderr)
+        return None
+
+
+def _diagnostics(path: Path, text: str) -> tuple[CompiledPack | None, list[Diagnostic]]:
+    try:
+        pack = load_pack(text, str(path))
+    except PackError as exc:
+        return None, exc.diagnostics
+    return pack, pack.diagnostics
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    failed = False
+    everything: list[Diagnostic] = []
+    for path in _pack_files(args.paths):
+        text = _read(path)
+        if text is None:
+            failed = True
+            continue
+        _, diags = _diagnostics(path, text)
+        everything.extend(diags)
+        if any(d.severity == "error" or args.strict for d in diags):
+            failed = True
+        if args.format == "text" and diags:
+            print(render_all(diags, Source(str(path), text)), file=sys.stderr)
+        elif args.format == "text":
+            print(f"{path}: ok")
+    if args.format == "json":
+        sys.stdout.write(_encoder.encode(everything).decode() + "\n")
+    return 1 if failed else 0
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    status = 0
+    for path in _pack_files(args.paths):
+        text = _read(path)
+        if text is None:
+            status = 1
+            continue
+        try:
+            formatted = format_pack(parse(text, str(path)), text)
+        except ParseFailure as exc:
+            print(render_all(exc.diagnostics, Source(str(path), text)), file=sys.stderr)
+            status = 1
+            continue
+        if formatted == text:
+            continue
+        if args.check:
+            print(f"{path}: would reformat", file=sys.stderr)
+            status = 1
+        else:
+            path.write_text(formatted, encoding="utf-8")
+            print(f"{path}: reformatted")
+    return status
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    failed = 0
+    total = 0
+    for path in _pack_files(args.paths):
+        text = _read(path)
+        if text is None:
+            failed += 1
+            continue
+        pack, diags = _diagnostics(path, text)
+        if pack is None:
+            print(render_all(diags, Source(str(path), text)), file=sys.stderr)
+            failed += 1
+            continue
+        for result in run_tests(pack):
+            total += 1
+            got = result.decision
+            summary = (
+                f"{got.outcome}, score {got.score:g}, hits {', '.join(h.rule for h in got.hits) or 'none'}"
+                if got
+                else "no decision"
+            )
+            mark = "passed" if result.passed else "FAILED"
+            print(f"{path}:{result.line}: {mark}: {result.name} ({summary})")
+            for failure in result.failures:
+                print(f"    {failure}")
+            failed += 0 if result.passed else 1
+    print(f"{total - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    text = _read(path)
+    if text is None:
+        return 1
+    pack, diags = _diagnostics(path, text)
+    if pack is None:
+        print(render_all(diags, Source(str(path), text)), file=sys.stderr)
+        return 1
+    if args.show:
+        print(pack.generated.code)
+    else:
+        print(f"{path}: compiled {len(pack.checked.rules)} rules for {', '.join(pack.kinds)}")
+    return 0
+
+
+def _load_packs(paths: Sequence[str]) -> list[CompiledPack] | None:
+    packs: list[CompiledPack] = []
+    for path in _pack_files(paths):
+        text = _read(path)
+        if text is None:
+            return None
+        pack, diags = _diagnostics(path, text)
+        if pack is None:
+            print(render_all(diags, Source(str(path), text)), file=sys.stderr)
+            return None
+        packs.append(pack)
+    return packs
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(stream, 1):
+        if line.strip():
+            yield number, line
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    packs = _load_packs(args.pack)
+    if packs is None:
+        return 1
+    engine = Engine(packs)
+    source = open(args.events, "rb") if args.events != "-" else sys.stdin.buffer  # noqa: SIM115
+    out = sys.stdout.buffer
+    bad = 0
+    try:
+        for number, line in _lines(source):
+            try:
+                event = decode_event(line)
+            except EventError as exc:
+                bad += 1
+                error = {"line": number, "error": str(exc)}
+                out.write(_encoder.encode(error) + b"\n")
+                continue
+            out.write(_encoder.encode(engine.evaluate(event)) + b"\n")
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    out.flush()
+    return 1 if bad else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from engine.simulate import simulate, write_jsonl
+
+    try:
+        events = simulate(args.kind, args.n, args.seed)
+        if args.out == "-":
+            write_jsonl(events, sys.stdout.buffer)
+        else:
+            with open(args.out, "wb") as fh:
+                write_jsonl(events, fh)
+    except ValueError as exc:
+        print(f"vigil simulate: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Score simulated streams through the shipped packs and print a summary."""
+    from engine.simulate import simulate
+
+    packs = _load_packs([str(RULEPACKS)])
+    if packs is None:
+        return 1
+    streams = {"payment": args.n, "fleet": max(1, args.n // 4), "ato": max(1, args.n // 4)}
+    print(f"Vigil demo: {len(packs)} packs from {RULEPACKS}")
+    for kind, n in streams.items():
+        events = list(simulate(kind, n, args.seed))
+        engine = Engine([p for p in packs if set(p.kinds) & {_kind(e) for e in events[:50]}] or packs)
+        started = time.perf_counter()
+        decisions = engine.evaluate_many(events)
+        elapsed = time.perf_counter() - started
+        outcomes = collections.Counter(d.outcome for d in decisions)
+        rules = collections.Counter(h.rule for d in decisions for h in d.hits)
+        fraud = sum(1 for e in events if e.attributes.get("is_fraud"))
+        caught = sum(
+            1 for e, d in zip(events, decisions, strict=True) if e.attributes.get("is_fraud") and d.outcome != "approve"
+        )
+        print(f"\n{kind}: {len(events):,} events in {elapsed:.2f} s ({len(events) / elapsed:,.0f} events/s)")
+        print("  outcomes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(outcomes.items())))
+        print(f"  labelled fraud reviewed or blocked: {caught:,} of {fraud:,}")
+        for rule, count in rules.most_common(5):
+            print(f"  {count:>8,}  {rule}")
+    return 0
+
+
+def _kind(event: object) -> str:
+    from engine.events import kind_of
+
+    return kind_of(event)  # type: ignore[arg-type]
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="vigil", description="Vigil: fraud rules, decisions and cases.")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="check rulepacks and report every problem")
+    p.add_argument("paths", nargs="+", help="rulepack files or folders")
+    p.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("fmt", help="rewrite rulepacks in the canonical layout")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--check", action="store_true", help="only report files that would change")
+    p.set_defaults(func=cmd_fmt)
+
+    p = sub.add_parser("test", help="run the inline tests of rulepacks")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("compile", help="compile a rulepack")
+    p.add_argument("path")
+    p.add_argument("--show", action="store_true", help="print the generated Python")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("score", help="score JSON-lines events: one decision per line")
+    p.add_argument("--pack", action="append", required=True, help="rulepack file (repeatable)")
+    p.add_argument("--events", default="-", help="JSON-lines file (default: stdin)")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("simulate", help="write a labelled simulated event stream as JSON lines")
+    p.add_argument("--kind", default="payment", help="payment, fuel_purchase, vehicle_position, login, "
+                   "session_activity, fleet or ato")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="-")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="score simulated streams through the shipped packs (make run)")
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_demo)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
