@@ -17,6 +17,7 @@ from dsl.types import (
     ANY,
     BOOL,
     DURATION,
+    KEY,
     NULL,
     NUMBER,
     STRING,
@@ -50,12 +51,16 @@ class Scope:
     #: the let being checked, with its dependency chain, to reject cycles
     resolving: tuple[str, ...] = ()
     let_resolver: Any = None
+    #: the pack's lets, so that narrowing sees through them
+    lets: dict[str, ast.Let] | None = None
 
 
-def static_bool(expr: ast.Expr, kind: str) -> bool | None:
-    """The value of ``expr`` when it is fixed by the event kind alone (narrowing)."""
+def static_bool(expr: ast.Expr, kind: str, lets: dict[str, ast.Let] | None = None, depth: int = 0) -> bool | None:
+    """The value of ``expr`` when it is fixed by the event kind alone (narrowing), through lets."""
     if isinstance(expr, ast.Literal) and isinstance(expr.value, bool):
         return expr.value
+    if isinstance(expr, ast.Name) and lets and expr.name in lets and depth < 32:
+        return static_bool(lets[expr.name].expr, kind, lets, depth + 1)
     if (
         isinstance(expr, ast.Compare)
         and expr.op in ("==", "!=")
@@ -73,15 +78,15 @@ def static_bool(expr: ast.Expr, kind: str) -> bool | None:
             inside = any(isinstance(i, ast.Literal) and i.value == kind for i in expr.right.items)
             return inside if expr.op == "in" else not inside
     if isinstance(expr, ast.Unary) and expr.op == "not":
-        inner = static_bool(expr.operand, kind)
+        inner = static_bool(expr.operand, kind, lets, depth)
         return None if inner is None else not inner
     if isinstance(expr, ast.Binary) and expr.op in ("and", "or"):
-        left = static_bool(expr.left, kind)
+        left = static_bool(expr.left, kind, lets, depth)
         if expr.op == "and" and left is False:
             return False
         if expr.op == "or" and left is True:
             return True
-        right = static_bool(expr.right, kind)
+        right = static_bool(expr.right, kind, lets, depth)
         if left is not None and right is not None:
             return (left and right) if expr.op == "and" else (left or right)
         if expr.op == "and" and right is False:
@@ -316,6 +321,13 @@ def bind_arguments(expr: ast.Call, sig: FunctionSig, scope: Scope) -> dict[str, 
 
 
 def _check_arg(arg: ast.Arg, param: Any, sig: FunctionSig, scope: Scope) -> bool:
+    if param.type == KEY and isinstance(arg.value, ast.ListExpr):
+        # a composite key may mix types: [event.user_id, event.success]
+        for item in arg.value.items:
+            if check_expr(item, scope).name == "record":
+                _err(scope, item.span, "argument-type", f"{sig.name}(): a key part must be a scalar")
+        scope.types[(scope.kind.name, id(arg.value))] = list_of(ANY)
+        return True
     t = check_expr(arg.value, scope)
     if not accepts(param.type, t):
         _err(scope, arg.value.span, "argument-type", f"{sig.name}(): '{param.name}' must be {param.type}, not {t}")
@@ -362,7 +374,7 @@ _ARITH[("+", "string", "string")] = STRING
 def _binary(expr: ast.Binary, scope: Scope) -> Type:
     if expr.op in ("and", "or"):
         left = check_expr(expr.left, scope)
-        fixed = static_bool(expr.left, scope.kind.name)
+        fixed = static_bool(expr.left, scope.kind.name, scope.lets)
         # narrowing: the right side is never evaluated for this kind, so it is not checked for it
         if not ((expr.op == "and" and fixed is False) or (expr.op == "or" and fixed is True)):
             right = check_expr(expr.right, scope)

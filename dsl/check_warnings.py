@@ -21,7 +21,7 @@ def warn(checked: CheckedPack, used: set[str], out: Collector) -> None:
     for rule in checked.rules:
         if rule.when is None or not checked.kinds:
             continue
-        if all(static_bool(rule.when, kind) is False for kind in checked.kinds):
+        if all(static_bool(rule.when, kind, checked.lets) is False for kind in checked.kinds):
             out.warning(
                 rule.node.name_span, "never-fires", f"rule '{rule.name}' can never fire: its condition is always false"
             )

@@ -81,7 +81,7 @@ def check(pack: ast.Pack, env: Environment, source: Source) -> tuple[CheckedPack
     used: set[str] = set()
     for kind in kinds:
         scope = Scope(
-            env, env.kinds[kind], out, {}, list_types, model_kinds, checked.types, let_resolver=_Lets(lets)
+            env, env.kinds[kind], out, {}, list_types, model_kinds, checked.types, let_resolver=_Lets(lets), lets=lets
         )
         for name, let in lets.items():
             if name not in scope.let_types:
@@ -311,7 +311,7 @@ def _unique_rule_ids(rules: list[RuleInfo | None], out: Collector) -> None:
 def _check_rule_exprs(info: RuleInfo, scope: Scope) -> None:
     if info.when is not None:
         _require_bool(check_expr(info.when, scope), info.when, "the condition of 'when'", scope.collector)
-    narrowed_away = info.when is not None and static_bool(info.when, scope.kind.name) is False
+    narrowed_away = info.when is not None and static_bool(info.when, scope.kind.name, scope.lets) is False
     if narrowed_away:
         return
     if info.case is not None and info.case.key is not None:

@@ -206,7 +206,7 @@ class _Emitter:
 
     # ---- conditions
     def truth(self, expr: ast.Expr) -> str:  # noqa: PLR0911, PLR0912
-        fixed = static_bool(expr, self.kind)
+        fixed = static_bool(expr, self.kind, self.unit.checked.lets)
         if fixed is not None:
             return repr(fixed)
         if isinstance(expr, ast.Binary) and expr.op == "and":
@@ -227,7 +227,7 @@ class _Emitter:
         return f"({self.value(expr)} is True)"
 
     def falsity(self, expr: ast.Expr) -> str:  # noqa: PLR0911
-        fixed = static_bool(expr, self.kind)
+        fixed = static_bool(expr, self.kind, self.unit.checked.lets)
         if fixed is not None:
             return repr(not fixed)
         if isinstance(expr, ast.Binary) and expr.op == "and":
@@ -521,7 +521,7 @@ def _nested(path: tuple[str, ...], mapping: bool) -> str:
 def _rule_code(em: _Emitter, rule: RuleInfo) -> list[str]:
     if rule.when is None:
         return []
-    if static_bool(rule.when, em.kind) is False:
+    if static_bool(rule.when, em.kind, em.unit.checked.lets) is False:
         return [f"# rule {rule.name}: never fires for {em.kind}"]
     cond = em.truth(rule.when)
     explanation = _explanation(em, rule)
@@ -586,11 +586,11 @@ def _explanation(em: _Emitter, rule: RuleInfo) -> str:
 
 def _comparisons(expr: ast.Expr, checked: CheckedPack, kind: str, seen: set[str]) -> list[ast.Expr]:
     """The comparisons of a condition, looking through lets, in source order."""
-    if static_bool(expr, kind) is not None:
+    if static_bool(expr, kind, checked.lets) is not None:
         return []
     if isinstance(expr, ast.Binary) and expr.op in ("and", "or"):
         left = _comparisons(expr.left, checked, kind, seen)
-        fixed = static_bool(expr.left, kind)
+        fixed = static_bool(expr.left, kind, checked.lets)
         if (expr.op == "and" and fixed is False) or (expr.op == "or" and fixed is True):
             return left
         return left + _comparisons(expr.right, checked, kind, seen)
