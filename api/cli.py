@@ -222,7 +222,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rules = collections.Counter(h.rule for d in decisions for h in d.hits)
         fraud = sum(1 for e in events if e.attributes.get("is_fraud"))
         caught = sum(
-            1 for e, d in zip(events, decisions, strict=True) if e.attributes.get("is_fraud") and d.outcome != "approve"
+            1
+            for e, d in zip(events, decisions, strict=True)
+            if e.attributes.get("is_fraud") and d.outcome != "approve"
         )
         print(f"\n{kind}: {len(events):,} events in {elapsed:.2f} s ({len(events) / elapsed:,.0f} events/s)")
         print("  outcomes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(outcomes.items())))
@@ -268,8 +270,11 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("simulate", help="write a labelled simulated event stream as JSON lines")
-    p.add_argument("--kind", default="payment", help="payment, fuel_purchase, vehicle_position, login, "
-                   "session_activity, fleet or ato")
+    p.add_argument(
+        "--kind",
+        default="payment",
+        help="payment, fuel_purchase, vehicle_position, login, session_activity, fleet or ato",
+    )
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="-")

@@ -6,7 +6,7 @@ equal: that is what makes ``parse(format(pack)) == parse(pack)`` a meaningful te
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 
@@ -122,9 +122,21 @@ class IsNull(Node, frozen=True):
     negated: bool = False
 
 
-Expr = Union[
-    Literal, Duration, Field, Name, ScoreRef, ListExpr, Call, Unary, Binary, Compare, Matches, Between, IsNull
-]
+Expr = (
+    Literal
+    | Duration
+    | Field
+    | Name
+    | ScoreRef
+    | ListExpr
+    | Call
+    | Unary
+    | Binary
+    | Compare
+    | Matches
+    | Between
+    | IsNull
+)
 
 # ---------------------------------------------------------------- rule clauses
 
@@ -171,7 +183,18 @@ class Explain(Node, frozen=True):
     template: str
 
 
-RuleClause = Union[When, Then, ScoreClause, SeverityClause, Tags, CaseClause, NotifyClause, ModeShadow, RuleId, Explain]
+RuleClause = (
+    When
+    | Then
+    | ScoreClause
+    | SeverityClause
+    | Tags
+    | CaseClause
+    | NotifyClause
+    | ModeShadow
+    | RuleId
+    | Explain
+)
 
 # ---------------------------------------------------------------- models
 
@@ -188,7 +211,7 @@ class ModelLabel(Node, frozen=True):
     source: str
 
 
-ModelClause = Union[ModelKind, ModelFeatures, ModelLabel]
+ModelClause = ModelKind | ModelFeatures | ModelLabel
 
 # ---------------------------------------------------------------- tests
 
@@ -241,7 +264,9 @@ class ExpectScore(Node, frozen=True):
     value: int | float
 
 
-TestClause = Union[GivenEvent, GivenModel, GivenRef, TestList, ExpectOutcome, ExpectHits, ExpectNoHits, ExpectScore]
+TestClause = (
+    GivenEvent | GivenModel | GivenRef | TestList | ExpectOutcome | ExpectHits | ExpectNoHits | ExpectScore
+)
 
 # ---------------------------------------------------------------- top level
 
@@ -303,7 +328,7 @@ class Test(Node, frozen=True):
     clauses: tuple[TestClause, ...] = ()
 
 
-Item = Union[On, ListDef, Let, Rule, Model, OutcomeBlock, RiskLevels, Test]
+Item = On | ListDef | Let | Rule | Model | OutcomeBlock | RiskLevels | Test
 
 
 class Pack(Node, frozen=True):

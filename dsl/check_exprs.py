@@ -55,7 +55,9 @@ class Scope:
     lets: dict[str, ast.Let] | None = None
 
 
-def static_bool(expr: ast.Expr, kind: str, lets: dict[str, ast.Let] | None = None, depth: int = 0) -> bool | None:
+def static_bool(
+    expr: ast.Expr, kind: str, lets: dict[str, ast.Let] | None = None, depth: int = 0
+) -> bool | None:
     """The value of ``expr`` when it is fixed by the event kind alone (narrowing), through lets."""
     if isinstance(expr, ast.Literal) and isinstance(expr.value, bool):
         return expr.value
@@ -112,7 +114,7 @@ def _err(scope: Scope, span: ast.Span, code: str, message: str) -> Type:
     return ANY
 
 
-def _check(expr: ast.Expr, scope: Scope) -> Type:  # noqa: PLR0911, PLR0912 - one branch per node type
+def _check(expr: ast.Expr, scope: Scope) -> Type:
     if isinstance(expr, ast.Literal):
         return _literal_type(expr.value)
     if isinstance(expr, ast.Duration):
@@ -123,7 +125,9 @@ def _check(expr: ast.Expr, scope: Scope) -> Type:  # noqa: PLR0911, PLR0912 - on
         return _name(expr, scope)
     if isinstance(expr, ast.ScoreRef):
         if not scope.allow_score:
-            return _err(scope, expr.span, "score-outside-outcome", "'score' is only defined in outcome conditions")
+            return _err(
+                scope, expr.span, "score-outside-outcome", "'score' is only defined in outcome conditions"
+            )
         return NUMBER
     if isinstance(expr, ast.ListExpr):
         return _list(expr, scope)
@@ -167,7 +171,9 @@ def _literal_type(value: Any) -> Type:
 
 def _field(expr: ast.Field, scope: Scope) -> Type:
     if not expr.path:
-        return _err(scope, expr.span, "bare-event", "'event' is not a value on its own; name a field: event.amount")
+        return _err(
+            scope, expr.span, "bare-event", "'event' is not a value on its own; name a field: event.amount"
+        )
     current = scope.kind.fields
     where = scope.kind.name
     for depth, (segment, span) in enumerate(zip(expr.path, _spans(expr), strict=True)):
@@ -197,7 +203,9 @@ def _name(expr: ast.Name, scope: Scope) -> Type:
     scope.used.add(expr.name)
     if expr.name in scope.list_types:
         return scope.list_types[expr.name]
-    if expr.name in scope.let_types or (scope.let_resolver is not None and scope.let_resolver.knows(expr.name)):
+    if expr.name in scope.let_types or (
+        scope.let_resolver is not None and scope.let_resolver.knows(expr.name)
+    ):
         if expr.name in scope.resolving:
             cycle = " -> ".join([*scope.resolving[scope.resolving.index(expr.name) :], expr.name])
             return _err(scope, expr.span, "let-cycle", f"'let {expr.name}' depends on itself: {cycle}")
@@ -273,7 +281,12 @@ def bind_arguments(expr: ast.Call, sig: FunctionSig, scope: Scope) -> dict[str, 
     positional = [a for a in expr.args if a.name is None]
     named = [a for a in expr.args if a.name is not None]
     if named and expr.args.index(named[0]) < len(positional):
-        _err(scope, named[0].span, "argument", f"{sig.name}(): positional arguments must come before named ones")
+        _err(
+            scope,
+            named[0].span,
+            "argument",
+            f"{sig.name}(): positional arguments must come before named ones",
+        )
         ok = False
     max_positional = None if sig.variadic else len(params)
     if max_positional is not None and len(positional) > max_positional:
@@ -330,10 +343,20 @@ def _check_arg(arg: ast.Arg, param: Any, sig: FunctionSig, scope: Scope) -> bool
         return True
     t = check_expr(arg.value, scope)
     if not accepts(param.type, t):
-        _err(scope, arg.value.span, "argument-type", f"{sig.name}(): '{param.name}' must be {param.type}, not {t}")
+        _err(
+            scope,
+            arg.value.span,
+            "argument-type",
+            f"{sig.name}(): '{param.name}' must be {param.type}, not {t}",
+        )
         return False
     if param.const and _constant(arg.value) is None:
-        _err(scope, arg.value.span, "argument", f"{sig.name}(): '{param.name}' must be a constant such as 10m or 2.5")
+        _err(
+            scope,
+            arg.value.span,
+            "argument",
+            f"{sig.name}(): '{param.name}' must be a constant such as 10m or 2.5",
+        )
         return False
     return True
 
@@ -404,7 +427,7 @@ def _compare(expr: ast.Compare, scope: Scope) -> Type:
         elif right not in (ANY, NULL):
             _err(scope, expr.right.span, "type", f"'{expr.op}' needs a list on its right, not {right}")
         return BOOL
-    if isinstance(expr.right, ast.Literal) and expr.right.value is None or (
+    if (isinstance(expr.right, ast.Literal) and expr.right.value is None) or (
         isinstance(expr.left, ast.Literal) and expr.left.value is None
     ):
         _err(
@@ -428,5 +451,9 @@ def _require_ordered(scope: Scope, expr: ast.Expr, left: Type, right: Type, op: 
         bad = left if left not in _ORDERED else right
         _err(scope, span, "type", f"'{op}' needs numbers, durations, strings or timestamps, not {bad}")
     elif not compatible(left, right):
-        hint = " (write durations as 30s, 10m, 1h, 7d)" if DURATION in (left, right) and NUMBER in (left, right) else ""
+        hint = (
+            " (write durations as 30s, 10m, 1h, 7d)"
+            if DURATION in (left, right) and NUMBER in (left, right)
+            else ""
+        )
         _err(scope, span, "type", f"cannot compare {left} with {right}{hint}")

@@ -19,7 +19,11 @@ def check_tests(pack: ast.Pack, checked: CheckedPack, out: Collector) -> list[as
             out.error(test.span, "duplicate", f"test '{test.name}' is defined twice")
         names.add(test.name)
         givens = [c for c in test.clauses if isinstance(c, ast.GivenEvent)]
-        expects = [c for c in test.clauses if isinstance(c, ast.ExpectOutcome | ast.ExpectHits | ast.ExpectNoHits | ast.ExpectScore)]
+        expects = [
+            c
+            for c in test.clauses
+            if isinstance(c, ast.ExpectOutcome | ast.ExpectHits | ast.ExpectNoHits | ast.ExpectScore)
+        ]
         if not givens:
             out.error(test.span, "test", f"test '{test.name}' has no 'given' event")
         if not expects:
@@ -50,7 +54,9 @@ def _clause(clause: ast.TestClause, checked: CheckedPack, rule_names: list[str],
             hint = did_you_mean(clause.name, checked.lists)
             out.error(clause.span, "unknown-list", f"unknown list '{clause.name}'{hint}")
         elif decl.managed is None:
-            out.error(clause.span, "test", f"list '{clause.name}' is inline; a test can only fill a managed list")
+            out.error(
+                clause.span, "test", f"list '{clause.name}' is inline; a test can only fill a managed list"
+            )
         for item in clause.items.items:
             if not (isinstance(item, ast.Literal) and isinstance(item.value, str)):
                 out.error(item.span, "type", "a managed list holds strings")
@@ -81,7 +87,9 @@ def _object(obj: ast.ObjectValue, shape: Type, where: str, out: Collector, top: 
             expected = shape.field(key)
         if expected is None:
             names = [n for n, _ in shape.fields] + (["id", "timestamp"] if top else [])
-            out.error(obj.span, "unknown-field", f"unknown field '{key}' on {where}{did_you_mean(key, names)}")
+            out.error(
+                obj.span, "unknown-field", f"unknown field '{key}' on {where}{did_you_mean(key, names)}"
+            )
             continue
         problem = _value_problem(value, expected, f"{where}.{key}", out)
         if problem:

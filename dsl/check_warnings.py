@@ -23,7 +23,9 @@ def warn(checked: CheckedPack, used: set[str], out: Collector) -> None:
             continue
         if all(static_bool(rule.when, kind, checked.lets) is False for kind in checked.kinds):
             out.warning(
-                rule.node.name_span, "never-fires", f"rule '{rule.name}' can never fire: its condition is always false"
+                rule.node.name_span,
+                "never-fires",
+                f"rule '{rule.name}' can never fire: its condition is always false",
             )
     _untested_forcing_rules(checked, out)
 

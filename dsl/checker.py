@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from dsl import ast
 from dsl.analysis import CheckedPack, ModelInfo, RuleInfo
@@ -20,9 +21,55 @@ from dsl.diagnostics import Collector, Diagnostic, Source, did_you_mean
 from dsl.types import ANY, BOOL, NULL, NUMBER, STRING, Environment, Type, list_of
 
 RESERVED = frozenset(
-    "pack on list let rule model outcome risk test when then score severity tags case queue key priority "
-    "notify mode shadow until id explain kind features label given ref lists expect hits no after every "
-    "managed and or not in is null true false matches between event".split()
+    [
+        "pack",
+        "on",
+        "list",
+        "let",
+        "rule",
+        "model",
+        "outcome",
+        "risk",
+        "test",
+        "when",
+        "then",
+        "score",
+        "severity",
+        "tags",
+        "case",
+        "queue",
+        "key",
+        "priority",
+        "notify",
+        "mode",
+        "shadow",
+        "until",
+        "id",
+        "explain",
+        "kind",
+        "features",
+        "label",
+        "given",
+        "ref",
+        "lists",
+        "expect",
+        "hits",
+        "no",
+        "after",
+        "every",
+        "managed",
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "null",
+        "true",
+        "false",
+        "matches",
+        "between",
+        "event",
+    ]
 )
 _PACK_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _SINGLE_CLAUSES = (ast.When, ast.Then, ast.ScoreClause, ast.SeverityClause, ast.CaseClause, ast.ModeShadow)
@@ -77,11 +124,21 @@ def check(pack: ast.Pack, env: Environment, source: Source) -> tuple[CheckedPack
 
     list_types = {name: _list_type(d, out) for name, d in lists.items()}
     model_kinds = {name: m.kind for name, m in models.items()}
-    checked = CheckedPack(pack, source, env, kinds, lets, lists, [r for r in rules if r], outcome, risk, models)
+    checked = CheckedPack(
+        pack, source, env, kinds, lets, lists, [r for r in rules if r], outcome, risk, models
+    )
     used: set[str] = set()
     for kind in kinds:
         scope = Scope(
-            env, env.kinds[kind], out, {}, list_types, model_kinds, checked.types, let_resolver=_Lets(lets), lets=lets
+            env,
+            env.kinds[kind],
+            out,
+            {},
+            list_types,
+            model_kinds,
+            checked.types,
+            let_resolver=_Lets(lets),
+            lets=lets,
         )
         for name, let in lets.items():
             if name not in scope.let_types:
@@ -119,10 +176,14 @@ def _check_header(pack: ast.Pack, out: Collector) -> None:
 def _check_on(pack: ast.Pack, env: Environment, out: Collector) -> tuple[str, ...]:
     ons = pack.of_type(ast.On)
     if not ons:
-        out.error(pack.header.span, "missing-on", "a pack needs an 'on' line naming the event kinds it evaluates")
+        out.error(
+            pack.header.span, "missing-on", "a pack needs an 'on' line naming the event kinds it evaluates"
+        )
         return ()
     for extra in ons[1:]:
-        out.error(extra.span, "duplicate", "a pack has one 'on' line; list every kind there, separated by commas")
+        out.error(
+            extra.span, "duplicate", "a pack has one 'on' line; list every kind there, separated by commas"
+        )
     kinds: list[str] = []
     for name, span in zip(ons[0].kinds, ons[0].kind_spans, strict=False):
         if name not in env.kinds:
@@ -144,7 +205,9 @@ def _declarations(pack: ast.Pack, out: Collector) -> tuple[dict[str, ast.ListDef
             continue
         what = "list" if isinstance(item, ast.ListDef) else "let"
         if item.name in RESERVED:
-            out.error(item.name_span, "reserved", f"'{item.name}' is a reserved word and cannot name a {what}")
+            out.error(
+                item.name_span, "reserved", f"'{item.name}' is a reserved word and cannot name a {what}"
+            )
             continue
         if item.name in seen:
             out.error(item.name_span, "duplicate", f"'{item.name}' is already defined as a {seen[item.name]}")
@@ -200,9 +263,15 @@ def _models(pack: ast.Pack, out: Collector) -> dict[str, ModelInfo]:
         kind = kinds[0].kind if kinds else "classifier"
         label = labels[0].source if labels else "fraud"
         if kind == "classifier" and not labels:
-            out.error(model.name_span, "model", f"classifier '{model.name}' needs a 'label' clause (e.g. label fraud)")
+            out.error(
+                model.name_span,
+                "model",
+                f"classifier '{model.name}' needs a 'label' clause (e.g. label fraud)",
+            )
         if labels and labels[0].source not in ("fraud", "legitimate"):
-            out.error(labels[0].span, "model", "a model's label is 'fraud' (from dispositions and the label API)")
+            out.error(
+                labels[0].span, "model", "a model's label is 'fraud' (from dispositions and the label API)"
+            )
         models[model.name] = ModelInfo(model, kind, features[0].exprs if features else (), label)
     return models
 
@@ -279,7 +348,7 @@ def _respan(expr: ast.Expr, span: ast.Span) -> ast.Expr:
     """Point the nodes of an explain expression at the explain clause for diagnostics."""
     import msgspec
 
-    changes = {}
+    changes: dict[str, Any] = {}
     for name in expr.__struct_fields__:
         value = getattr(expr, name)
         if isinstance(value, ast.Span):
@@ -287,7 +356,7 @@ def _respan(expr: ast.Expr, span: ast.Span) -> ast.Expr:
         elif isinstance(value, ast.Node):
             changes[name] = _respan(value, span)  # type: ignore[arg-type]
         elif isinstance(value, tuple) and value and isinstance(value[0], ast.Node):
-            changes[name] = tuple(_respan(v, span) for v in value)  # type: ignore[arg-type]
+            changes[name] = tuple(_respan(v, span) for v in value)
         elif isinstance(value, tuple) and value and isinstance(value[0], ast.Span):
             changes[name] = tuple(span for _ in value)
     return msgspec.structs.replace(expr, **changes)
@@ -317,7 +386,9 @@ def _check_rule_exprs(info: RuleInfo, scope: Scope) -> None:
     if info.case is not None and info.case.key is not None:
         t = check_expr(info.case.key, scope)
         if t.name in ("record",) or t == BOOL:
-            scope.collector.error(info.case.key.span, "type", f"a case key must be a string or number, not {t}")
+            scope.collector.error(
+                info.case.key.span, "type", f"a case key must be a string or number, not {t}"
+            )
     for part in info.explain_parts:
         if not isinstance(part, str):
             check_expr(part, scope)
@@ -331,14 +402,22 @@ def _require_bool(t: Type, expr: ast.Expr, what: str, out: Collector) -> None:
 def _outcome(pack: ast.Pack, out: Collector) -> list[ast.OutcomeLine]:
     blocks = pack.of_type(ast.OutcomeBlock)
     if not blocks:
-        out.error(pack.header.span, "missing-outcome", "a pack needs an 'outcome' block (e.g. review when score >= 40)")
+        out.error(
+            pack.header.span,
+            "missing-outcome",
+            "a pack needs an 'outcome' block (e.g. review when score >= 40)",
+        )
         return []
     for extra in blocks[1:]:
         out.error(extra.span, "duplicate", "a pack has one 'outcome' block")
     lines = list(blocks[0].lines)
     for i, line in enumerate(lines):
         if line.when is None and i < len(lines) - 1:
-            out.warning(lines[i + 1].span, "unreachable", "this outcome line is never reached: the line above always holds")
+            out.warning(
+                lines[i + 1].span,
+                "unreachable",
+                "this outcome line is never reached: the line above always holds",
+            )
             break
     return lines
 

@@ -10,7 +10,19 @@ from typing import Any
 
 from dsl import ast
 
-_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6, "neg": 7, "atom": 8}
+_PRECEDENCE = {
+    "or": 1,
+    "and": 2,
+    "not": 3,
+    "cmp": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
+    "neg": 7,
+    "atom": 8,
+}
 _KNOWN_ESCAPES = '"\\ntru'
 
 
@@ -50,7 +62,11 @@ def _prec(expr: ast.Expr) -> int:
         return _PRECEDENCE["not"] if expr.op == "not" else _PRECEDENCE["neg"]
     if isinstance(expr, ast.Compare | ast.Matches | ast.Between | ast.IsNull):
         return _PRECEDENCE["cmp"]
-    if isinstance(expr, ast.Literal) and isinstance(expr.value, int | float) and not isinstance(expr.value, bool):
+    if (
+        isinstance(expr, ast.Literal)
+        and isinstance(expr.value, int | float)
+        and not isinstance(expr.value, bool)
+    ):
         return _PRECEDENCE["neg"] if expr.value < 0 else _PRECEDENCE["atom"]
     return _PRECEDENCE["atom"]
 
@@ -65,7 +81,7 @@ def _wrap(expr: ast.Expr, minimum: int) -> str:
     return f"({text})" if _prec(expr) < minimum else text
 
 
-def _expr(expr: ast.Expr) -> str:  # noqa: PLR0911 - one branch per node type
+def _expr(expr: ast.Expr) -> str:
     if isinstance(expr, ast.Literal):
         return _literal(expr.value)
     if isinstance(expr, ast.Duration):
@@ -128,7 +144,7 @@ def _object(obj: ast.ObjectValue) -> str:
     return "{ " + ", ".join(f"{k}: {_value(v)}" for k, v in obj.pairs) + " }"
 
 
-def _clause(clause: ast.RuleClause) -> str:  # noqa: PLR0911
+def _clause(clause: ast.RuleClause) -> str:
     if isinstance(clause, ast.When):
         return "when " + _expr(clause.expr)
     if isinstance(clause, ast.Then):
@@ -157,7 +173,7 @@ def _clause(clause: ast.RuleClause) -> str:  # noqa: PLR0911
     raise AssertionError(type(clause).__name__)
 
 
-def _test_clause(clause: ast.TestClause) -> str:  # noqa: PLR0911
+def _test_clause(clause: ast.TestClause) -> str:
     if isinstance(clause, ast.GivenEvent):
         parts = ["given"]
         if clause.count is not None:
@@ -190,7 +206,7 @@ def _test_clause(clause: ast.TestClause) -> str:  # noqa: PLR0911
 Line = tuple[str, ast.Span]
 
 
-def _item(item: ast.Item) -> list[Line]:  # noqa: PLR0911
+def _item(item: ast.Item) -> list[Line]:
     span = item.span
     if isinstance(item, ast.On):
         return [("on " + ", ".join(item.kinds), span)]
@@ -213,7 +229,9 @@ def _item(item: ast.Item) -> list[Line]:  # noqa: PLR0911
             if isinstance(clause, ast.ModelKind):
                 lines.append(("  kind " + clause.kind, clause.span))
             elif isinstance(clause, ast.ModelFeatures):
-                lines.append(("  features " + ",\n           ".join(_expr(e) for e in clause.exprs), clause.span))
+                lines.append(
+                    ("  features " + ",\n           ".join(_expr(e) for e in clause.exprs), clause.span)
+                )
             else:
                 lines.append(("  label " + clause.source, clause.span))
         return lines
@@ -227,8 +245,10 @@ def _item(item: ast.Item) -> list[Line]:  # noqa: PLR0911
                 out.append((f"  {line.outcome.ljust(width)} when {_expr(line.when)}", line.span))
         return out
     if isinstance(item, ast.Test):
-        head = ast.Span(span.line, span.column, span.line, span.column)
-        return [(f"test {quote(item.name)}", head)] + [("  " + _test_clause(c), c.span) for c in item.clauses]
+        test_head = ast.Span(span.line, span.column, span.line, span.column)
+        return [(f"test {quote(item.name)}", test_head)] + [
+            ("  " + _test_clause(c), c.span) for c in item.clauses
+        ]
     raise AssertionError(type(item).__name__)
 
 
@@ -261,13 +281,15 @@ def format_pack(pack: ast.Pack, text: str | None = None) -> str:
     """
     comments = comments_of(text) if text is not None else {}
     header = pack.header
-    head = f"pack {header.name} {header.version}" + (f" {quote(header.title)}" if header.title is not None else "")
+    head = f"pack {header.name} {header.version}" + (
+        f" {quote(header.title)}" if header.title is not None else ""
+    )
     blocks: list[list[Line]] = [[(head, header.span)]]
     previous: type | None = None
     for item in pack.items:
         lines = _item(item)
         single = isinstance(item, ast.On | ast.ListDef | ast.Let | ast.RiskLevels)
-        if single and previous is type(item) or (isinstance(item, ast.On) and previous is None):
+        if (single and previous is type(item)) or (isinstance(item, ast.On) and previous is None):
             blocks[-1].extend(lines)
         else:
             blocks.append(lines)
@@ -279,8 +301,7 @@ def format_pack(pack: ast.Pack, text: str | None = None) -> str:
         for line_text, span in block:
             indent = line_text[: len(line_text) - len(line_text.lstrip())]
             while pending and span.line and pending[0] < span.line:
-                comment, alone = comments[pending.pop(0)]
-                out.append(indent + comment if alone else indent + comment)
+                out.append(indent + comments[pending.pop(0)][0])
             trailing = []
             while pending and span.line and pending[0] <= (span.end_line or span.line):
                 trailing.append(comments[pending.pop(0)][0])

@@ -140,11 +140,11 @@ def _report(collector: Collector, exc: UnexpectedInput, text: str, start: str) -
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         line, column = _end_position(text)
-        expected = exc.expected if isinstance(exc, UnexpectedEOF) else exc.expected
-        message = f"unexpected end of file; expected {describe_expected(expected)}"
+        message = f"unexpected end of file; expected {describe_expected(exc.expected)}"
         width = 1
     elif isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else ""
         message = _unexpected_character(char)
         width = 1
     else:
@@ -164,7 +164,7 @@ def _report(collector: Collector, exc: UnexpectedInput, text: str, start: str) -
 
 def _unexpected_character(char: str) -> str:
     if char == "'":
-        return "unexpected character \"'\"; strings use double quotes"
+        return 'unexpected character "\'"; strings use double quotes'
     if char == '"':
         return "unterminated string: a string must close on the line it opens"
     if char == "=":
@@ -274,13 +274,13 @@ class _Builder(Transformer[Token, Any]):
         base, name = c
         if not isinstance(base, ast.Field):
             raise _BuildError(_tspan(name), f"'.{name}' reads a field of the event: write 'event.{name}'")
-        return ast.Field(
-            (*base.path, str(name)), (*base.segment_spans, _tspan(name)), span=_span(meta)
-        )
+        return ast.Field((*base.path, str(name)), (*base.segment_spans, _tspan(name)), span=_span(meta))
 
     def call(self, meta: Any, c: list[Any]) -> ast.Call:
         name, *args = c
-        return ast.Call(str(name), tuple(a for a in args if a is not None), func_span=_tspan(name), span=_span(meta))
+        return ast.Call(
+            str(name), tuple(a for a in args if a is not None), func_span=_tspan(name), span=_span(meta)
+        )
 
     def arg(self, meta: Any, c: list[Any]) -> ast.Arg:
         return ast.Arg(c[0], span=_span(meta))

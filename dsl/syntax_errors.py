@@ -49,8 +49,14 @@ _ITEM_EXAMPLES: dict[str, list[str]] = {
         "rule r when a > 1 foo",
         "rule r score 5 foo",
     ],
-    "'then' takes a verdict: allow, review or block; found '{token}'": ["rule r then approve", "rule r then x"],
-    "'severity' takes low, medium, high or critical; found '{token}'": ["rule r severity urgent", "rule r severity 5"],
+    "'then' takes a verdict: allow, review or block; found '{token}'": [
+        "rule r then approve",
+        "rule r then x",
+    ],
+    "'severity' takes low, medium, high or critical; found '{token}'": [
+        "rule r severity urgent",
+        "rule r severity 5",
+    ],
     "'score' takes a number; found '{token}'": ["rule r score high", "rule r score x"],
     "expected an expression after 'when'; found '{token}'": ["rule r when then", "rule r when score 5"],
     "expected an expression after this operator; found '{token}'": [
@@ -61,9 +67,14 @@ _ITEM_EXAMPLES: dict[str, list[str]] = {
         "rule r when not then",
         "let x = a and",
     ],
-    "comparisons do not chain: write 'a < b and b < c'; found '{token}'": ["rule r when a < b < c", "let x = a == b == c"],
+    "comparisons do not chain: write 'a < b and b < c'; found '{token}'": [
+        "rule r when a < b < c",
+        "let x = a == b == c",
+    ],
     "a 'case' clause reads 'case queue \"name\"'; found '{token}'": ["rule r case cards", 'rule r case "q"'],
-    "'priority' takes low, normal, high or urgent; found '{token}'": ['rule r case queue "q" priority critical'],
+    "'priority' takes low, normal, high or urgent; found '{token}'": [
+        'rule r case queue "q" priority critical'
+    ],
     "a 'let' reads 'let name = expression'; found '{token}'": ["let = 1", "let x 1", "let x == 1"],
     "a 'list' reads 'list name = [..]' or 'list name = managed \"key\"'; found '{token}'": [
         "list x",
@@ -79,12 +90,18 @@ _ITEM_EXAMPLES: dict[str, list[str]] = {
     "unclosed '[': expected ']' or ','; found '{token}'": ["let x = [1, 2", "list x = [1 2]"],
     "'on' takes event kinds separated by commas; found '{token}'": ["on 5", "on payment login"],
     "a test needs a name in double quotes; found '{token}'": ["test x", "test 5"],
-    "a clause of a test starts with given, lists or expect; found '{token}'": ['test "t" foo', 'test "t" when'],
+    "a clause of a test starts with given, lists or expect; found '{token}'": [
+        'test "t" foo',
+        'test "t" when',
+    ],
     "'expect' takes approve, review, block, 'hits a, b', 'no hits' or 'score >= N'; found '{token}'": [
         'test "t" expect allow',
         'test "t" expect x',
     ],
-    "'given' takes an event kind, 'model' or 'ref'; found '{token}'": ['test "t" given 5 5', 'test "t" given {'],
+    "'given' takes an event kind, 'model' or 'ref'; found '{token}'": [
+        'test "t" given 5 5',
+        'test "t" given {',
+    ],
     "a field in a test reads 'name: value'; found '{token}'": ['test "t" given payment { amount 5 }'],
 }
 

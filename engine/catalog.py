@@ -32,8 +32,12 @@ from engine.detectors import DetectorRegistry, default_registry
 from engine.events import KINDS, BaseEvent
 
 MODEL_FUNCTIONS = {
-    "model": FunctionSig("model", (Param("name", STRING, const=True),), NUMBER, doc="fraud probability, 0..1"),
-    "anomaly": FunctionSig("anomaly", (Param("name", STRING, const=True),), NUMBER, doc="anomaly score, 0..1"),
+    "model": FunctionSig(
+        "model", (Param("name", STRING, const=True),), NUMBER, doc="fraud probability, 0..1"
+    ),
+    "anomaly": FunctionSig(
+        "anomaly", (Param("name", STRING, const=True),), NUMBER, doc="anomaly score, 0..1"
+    ),
 }
 
 #: reference data tables that tests may fill with ``given ref``
@@ -49,8 +53,8 @@ def type_of_annotation(annotation: Any) -> Type:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         return type_of_annotation(args[0]) if len(args) == 1 else ANY
     if origin in (list, tuple):
-        args = typing.get_args(annotation)
-        return list_of(type_of_annotation(args[0]) if args else ANY)
+        elems = typing.get_args(annotation)
+        return list_of(type_of_annotation(elems[0]) if elems else ANY)
     if origin is dict or annotation is dict:
         return ANY
     if annotation is bool:

@@ -16,6 +16,7 @@ from engine.events import KINDS, BaseEvent
 from engine.pack import CompiledPack, Evaluator
 from engine.state import MemoryStore
 
+_VERDICT_RANK = {"allow": 0, "review": 1, "block": 2}
 _KIND_OF_TYPE: dict[type, str] = {cls: name for name, cls in KINDS.items()}
 
 
@@ -116,5 +117,7 @@ def combine(decisions: list[Decision]) -> Decision:
     shadow = tuple(h for d in decisions for h in d.shadow_hits)
     effects = tuple(e for d in decisions for e in d.effects)
     verdicts = [d.verdict for d in decisions if d.verdict is not None]
-    verdict = max(verdicts, key=lambda v: {"allow": 0, "review": 1, "block": 2}[v]) if verdicts else None
-    return Decision(lead.event_id, lead.outcome, score, risk_level(score), verdict, hits, shadow, effects, lead.pack)
+    verdict = max(verdicts, key=lambda v: _VERDICT_RANK[v or "allow"]) if verdicts else None
+    return Decision(
+        lead.event_id, lead.outcome, score, risk_level(score), verdict, hits, shadow, effects, lead.pack
+    )

@@ -129,7 +129,8 @@ def kind_of(event: BaseEvent) -> str:
 def decode_event(data: bytes | str) -> Event:
     """Decode one JSON event; unknown kinds and wrong types raise EventError."""
     try:
-        return _decoder.decode(data)
+        event: Event = _decoder.decode(data)
+        return event
     except msgspec.ValidationError as exc:
         raise EventError(_explain(str(exc))) from None
     except msgspec.DecodeError as exc:
@@ -149,7 +150,8 @@ def decode_events(data: bytes | str) -> list[Event]:
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Validate a decoded mapping into its kind's Struct (same errors as decode_event)."""
     try:
-        return msgspec.convert(data, Event)
+        converted: Event = msgspec.convert(data, Event)
+        return converted
     except msgspec.ValidationError as exc:
         raise EventError(_explain(str(exc))) from None
 

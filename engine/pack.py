@@ -102,7 +102,7 @@ class CompiledPack:
                 _hit, rule.name, rule.severity, rule.score, rule.tags, rule.verdict, rule.rule_id
             )
         states: dict[str, StateFamily] = {}
-        for group, (family_name, _, _) in self.generated.groups.items():
+        for group in self.generated.groups:
             calls = [c for c in self.generated.detector_calls if _group_key(c, self) == group]
             detectors = [self.registry.get(c.func) for c in calls]
             family_cls = detectors[0].family  # type: ignore[union-attr]
@@ -114,7 +114,7 @@ class CompiledPack:
             assert detector is not None
             group = _group_key(call, self)
             ns[f"_q{index}"] = functools.partial(detector.query, states[group], dict(call.consts))
-        exec(self.code, ns)  # noqa: S102 - our own generated code; event data never becomes code
+        exec(self.code, ns)
         return {kind: ns[f"_eval_{kind}"] for kind in checked.kinds}
 
 

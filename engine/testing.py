@@ -60,7 +60,12 @@ def build_events(test: ast.Test) -> list[Any]:
                 clock = TEST_EPOCH
             else:
                 clock = clock + (gap if i == 0 else every)
-            data = {"kind": clause.kind, "id": f"t{len(events) + 1}", "timestamp": clock.isoformat(), **fields}
+            data = {
+                "kind": clause.kind,
+                "id": f"t{len(events) + 1}",
+                "timestamp": clock.isoformat(),
+                **fields,
+            }
             if "timestamp" in fields:
                 clock = dt.datetime.fromisoformat(str(fields["timestamp"]))
             events.append(event_from_dict(data))
@@ -95,7 +100,9 @@ def _check_expectations(test: ast.Test, decision: Decision) -> list[str]:
         if isinstance(clause, ast.ExpectOutcome) and decision.outcome != clause.outcome:
             failures.append(f"expected {clause.outcome}, got {decision.outcome}")
         elif isinstance(clause, ast.ExpectHits) and sorted(set(hit_names)) != sorted(set(clause.rules)):
-            failures.append(f"expected hits {', '.join(clause.rules)}; got {', '.join(hit_names) or 'no hits'}")
+            failures.append(
+                f"expected hits {', '.join(clause.rules)}; got {', '.join(hit_names) or 'no hits'}"
+            )
         elif isinstance(clause, ast.ExpectNoHits) and hit_names:
             failures.append(f"expected no hits; got {', '.join(hit_names)}")
         elif isinstance(clause, ast.ExpectScore) and not _OPS[clause.op](decision.score, clause.value):

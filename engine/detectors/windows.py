@@ -162,5 +162,3 @@ class Distinct(Detector):
         if value is not None:
             seen.add(value)
         return len(seen)
-
-
