@@ -23,7 +23,7 @@ from dsl import ast
 from dsl.analysis import CheckedPack, RuleInfo
 from dsl.check_exprs import static_bool
 from dsl.formatter import expr_source
-from dsl.types import ANY, DURATION, Type
+from dsl.types import ANY, DURATION, KindSchema, Type
 
 _ORDER_OPS = {"<", "<=", ">", ">="}
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
@@ -453,9 +453,10 @@ def _kind_function(unit: _Unit, kind: str) -> tuple[str, KindPlan]:
     lines.append("    _model = _ctx.model_score")
     lines.append("    for ev in events:")
     lines.append("        if _mapping:")
-    lines.extend("            " + line for line in _prologue(fields, mapping=True))
+    schema = checked.env.kinds[kind]
+    lines.extend("            " + line for line in _prologue(fields, mapping=True, schema=schema))
     lines.append("        else:")
-    lines.extend("            " + line for line in _prologue(fields, mapping=False))
+    lines.extend("            " + line for line in _prologue(fields, mapping=False, schema=schema))
     if uses_time:
         lines.append("        ts = _epoch(ev_timestamp)")
     lines.extend("        " + line for line in group_lines + lets)
@@ -487,11 +488,12 @@ def _key_code(em: _Emitter, node: ast.Expr, kind: str) -> str:
     return em.value(node)
 
 
-def _prologue(fields: dict[tuple[str, ...], str], mapping: bool) -> list[str]:
+def _prologue(fields: dict[tuple[str, ...], str], mapping: bool, schema: KindSchema) -> list[str]:
+    """Read the fields the evaluator uses into locals, from a Struct or from a mapping."""
     lines: list[str] = []
     if mapping:
-        lines.append("ev_id = ev.get('id')")
-        lines.append("ev_timestamp = ev.get('timestamp')")
+        lines.append(f"ev_id = ev.get({schema.wire_name('id')!r})")
+        lines.append(f"ev_timestamp = ev.get({schema.wire_name('timestamp')!r})")
     else:
         lines.append("ev_id = ev.id")
         lines.append("ev_timestamp = ev.timestamp")
@@ -501,18 +503,20 @@ def _prologue(fields: dict[tuple[str, ...], str], mapping: bool) -> list[str]:
             lines.append(f"{local} = {'_to_datetime(ev_timestamp)' if mapping else 'ev_timestamp'}")
             continue
         if path[0] == "attributes":
-            base = "ev.get('attributes')" if mapping else "ev.attributes"
+            base = f"ev.get({schema.wire_name('attributes')!r})" if mapping else "ev.attributes"
             lines.append(f"{local} = _dig({base}, {path[1:]!r})")
             continue
         if len(path) == 1:
-            lines.append(f"{local} = ev.get({path[0]!r})" if mapping else f"{local} = ev.{path[0]}")
+            key = schema.wire_name(path[0])
+            lines.append(f"{local} = ev.get({key!r})" if mapping else f"{local} = ev.{path[0]}")
             continue
         parent = path[:-1]
         holder = parents.get(parent)
         if holder is None:
             holder = f"p_{'__'.join(parent)}"
             parents[parent] = holder
-            lines.append(f"{holder} = {_nested(parent, mapping)}")
+            first = schema.wire_name(parent[0]) if mapping else parent[0]
+            lines.append(f"{holder} = {_nested((first, *parent[1:]), mapping)}")
         leaf = path[-1]
         access = f"{holder}.get({leaf!r})" if mapping else f"{holder}.{leaf}"
         lines.append(f"{local} = None if {holder} is None else {access}")

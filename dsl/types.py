@@ -108,6 +108,14 @@ class KindSchema(msgspec.Struct, frozen=True):
     name: str
     fields: Type
     primary_entity: str
+    #: keys of mapping (JSON) events whose name differs from the field: (field, key) pairs
+    wire_names: tuple[tuple[str, str], ...] = ()
+
+    def wire_name(self, field: str) -> str:
+        for name, key in self.wire_names:
+            if name == field:
+                return key
+        return field
 
 
 class Environment(msgspec.Struct, frozen=True):

@@ -75,7 +75,10 @@ def kind_schema(name: str, struct: type[BaseEvent]) -> KindSchema:
     hints = typing.get_type_hints(struct, include_extras=True)
     fields = {f: type_of_annotation(hints[f]) for f in struct.__struct_fields__}
     fields["kind"] = STRING
-    return KindSchema(name, record(fields, name), struct.primary_entity)
+    renamed = tuple(
+        (f.name, f.encode_name) for f in msgspec.structs.fields(struct) if f.name != f.encode_name
+    )
+    return KindSchema(name, record(fields, name), struct.primary_entity, renamed)
 
 
 def environment(
