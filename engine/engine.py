@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.decision import OUTCOME_RANK, Decision, risk_level
+from engine.detectors.base import StateFamily
 from engine.events import KINDS, BaseEvent
-from engine.pack import CompiledPack, Evaluator
+from engine.pack import CompiledPack, Evaluator, Feeder
 from engine.state import MemoryStore
 
 _VERDICT_RANK = {"allow": 0, "review": 1, "block": 2}
@@ -26,6 +27,8 @@ class EngineContext:
     def __init__(self) -> None:
         self.lists: dict[str, frozenset[str]] = {}
         self.models: dict[str, Callable[[], float | None] | float | None] = {}
+        #: reference data by table and record id (vehicles, schedules)
+        self.refs: dict[str, dict[str, dict[str, Any]]] = {}
 
     def model_score(self, name: str) -> float | None:
         score = self.models.get(name)
@@ -47,9 +50,18 @@ class Engine:
         for key, items in (lists or {}).items():
             self.set_list(key, items)
         self._routes: dict[str, list[tuple[CompiledPack, Evaluator]]] = {}
+        self._feeders: dict[str, list[Feeder]] = {}
         for pack in self.packs:
-            for kind, evaluator in pack.link(self.store.family).items():
+            evaluators, feeders = pack.link(self._family)
+            for kind, evaluator in evaluators.items():
                 self._routes.setdefault(kind, []).append((pack, evaluator))
+            for kind, feeder in feeders.items():
+                self._feeders.setdefault(kind, []).append(feeder)
+
+    def _family(self, name: str, cls: type[StateFamily], retention: float) -> StateFamily:
+        family = self.store.family(name, cls, retention)
+        family.context = self.context
+        return family
 
     def register_kind(self, cls: type[BaseEvent], name: str) -> None:
         """Let Struct events of a custom kind be routed by their type."""
@@ -58,6 +70,10 @@ class Engine:
     def set_list(self, key: str, items: Iterable[str]) -> None:
         """Replace a managed list's items (atomically for evaluators)."""
         self.context.lists[key] = frozenset(items)
+
+    def set_ref(self, table: str, record: Mapping[str, Any]) -> None:
+        """Add or replace one reference record (``{"id": "v7", "tank_liters": 60}``)."""
+        self.context.refs.setdefault(table, {})[str(record["id"])] = dict(record)
 
     def set_model(self, name: str, score: Callable[[], float | None] | float | None) -> None:
         self.context.models[name] = score
@@ -93,6 +109,8 @@ class Engine:
         if kind is None:
             raise ValueError("event has no kind; decode events with engine.events.decode_event")
         routes = self._routes.get(kind)
+        for feeder in self._feeders.get(kind, ()):
+            feeder(run, self.context, mapping)  # type: ignore[arg-type]
         if not routes:
             ids = (e.get("id") if mapping else e.id for e in run)
             return [Decision(str(i), "approve", 0, "low") for i in ids]

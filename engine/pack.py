@@ -19,7 +19,7 @@ import re2
 from dsl.analysis import CheckedPack
 from dsl.builtins import BUILTINS
 from dsl.checker import check
-from dsl.compiler import CompiledSource, compile_pack
+from dsl.compiler import CompiledSource, FamilySpec, compile_pack
 from dsl.diagnostics import Diagnostic, Source, render_all
 from dsl.parser import ParseFailure, parse
 from dsl.types import Environment
@@ -29,6 +29,7 @@ from engine.decision import Decision, Hit, Notify, OpenCase, PackRef, risk_level
 from engine.detectors import DetectorRegistry, StateFamily, default_registry
 
 Evaluator = Callable[[list[Any], Any, bool], list[Decision]]
+Feeder = Callable[[list[Any], Any, bool], None]
 
 
 class PackError(Exception):
@@ -62,8 +63,14 @@ class CompiledPack:
     def kinds(self) -> tuple[str, ...]:
         return self.checked.kinds
 
-    def link(self, families: Callable[[str, type[StateFamily], float], StateFamily]) -> dict[str, Evaluator]:
-        """Bind the code to state; ``families(group, cls, retention)`` returns the group's state."""
+    def link(
+        self, families: Callable[[str, type[StateFamily], float], StateFamily]
+    ) -> tuple[dict[str, Evaluator], dict[str, Feeder]]:
+        """Bind the code to state; ``families(group, cls, retention)`` returns the group's state.
+
+        Returns the evaluator of every kind the pack decides on, and the feeder of every
+        other kind whose events its detectors need.
+        """
         checked = self.checked
         ns: dict[str, Any] = {
             "_UNSET": runtime.UNSET,
@@ -109,13 +116,17 @@ class CompiledPack:
             retention = max(d.retention(dict(c.consts)) for d, c in zip(detectors, calls, strict=True))  # type: ignore[union-attr]
             states[group] = families(f"{checked.name}:{group}", family_cls, retention)
             ns[f"_obs_{group}"] = states[group].observe
+            ns[f"_feed_{group}"] = states[group].feed
         for index, call in enumerate(self.generated.detector_calls):
             detector = self.registry.get(call.func)
             assert detector is not None
             group = _group_key(call, self)
             ns[f"_q{index}"] = functools.partial(detector.query, states[group], dict(call.consts))
+        # our own generated code: event data is only ever read into locals, never spliced in
         exec(self.code, ns)
-        return {kind: ns[f"_eval_{kind}"] for kind in checked.kinds}
+        evaluators = {kind: ns[f"_eval_{kind}"] for kind in checked.kinds}
+        feeders = {kind: ns[f"_feed_{kind}"] for kind in self.generated.feed_kinds}
+        return evaluators, feeders
 
 
 def _group_key(call: Any, pack: CompiledPack) -> str:
@@ -188,10 +199,11 @@ def load_pack(
     if checked is None:
         raise PackError(diagnostics, source)
 
-    def family_of(func: str) -> tuple[str, tuple[tuple[str, ...], ...]]:
+    def family_of(func: str) -> FamilySpec:
         detector = registry.get(func)
         assert detector is not None
-        return detector.family.__name__, detector.family.inputs
+        family = detector.family
+        return FamilySpec(family.__name__, family.inputs, family.observes, dict(family.feeds))
 
     generated = compile_pack(checked, family_of)
     code = compile(generated.code, f"<vigil pack {checked.name} {checked.version}>", "exec")

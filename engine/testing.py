@@ -82,6 +82,11 @@ def run_test(pack: CompiledPack, test: ast.Test) -> TestResult:
     for clause in test.clauses:
         if isinstance(clause, ast.GivenModel):
             engine.set_model(clause.model, float(clause.score))
+        elif isinstance(clause, ast.GivenRef):
+            record = to_plain(clause.record)
+            if "id" not in record:
+                return TestResult(test.name, False, ("a reference record needs an id",), None, test.span.line)
+            engine.set_ref(clause.table, record)
     try:
         events = build_events(test)
     except EventError as exc:

@@ -22,6 +22,12 @@ class StateFamily(ABC):
 
     #: event fields recorded besides the key and the time, e.g. ("amount",)
     inputs: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    #: whether events of the kinds whose rules call the detectors are recorded (``observe``)
+    observes: ClassVar[bool] = True
+    #: other kinds whose events feed this state (``feed``): kind -> (key field, recorded fields)
+    feeds: ClassVar[dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]] = {}
+    #: what the engine knows besides events (reference data, labels); set when linked
+    context: Any = None
 
     def __init__(self, retention: float) -> None:
         #: how long (event time, seconds) entries must be kept for the longest window read
@@ -30,6 +36,10 @@ class StateFamily(ABC):
     @abstractmethod
     def observe(self, key: Any, ts: float, *inputs: Any) -> None:
         """Record one event of ``key`` at event time ``ts``."""
+
+    def feed(self, key: Any, ts: float, *inputs: Any) -> None:
+        """Record one event of a feeding kind (see ``feeds``); by default the same as observe."""
+        self.observe(key, ts, *inputs)
 
     @abstractmethod
     def entity_count(self) -> int:
