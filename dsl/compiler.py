@@ -473,13 +473,22 @@ def _feed_function(unit: _Unit, kind: str, groups: list[str]) -> str:
     em = _Emitter(unit, kind)
     feed = _feed_lines(unit, em, groups)
     schema = unit.checked.env.kinds[kind]
-    lines = [f"def _feed_{kind}(events, _ctx, _mapping):", "    for ev in events:", "        if _mapping:"]
-    lines.extend("            " + line for line in _prologue(dict(em.fields), mapping=True, schema=schema))
-    lines.append("        else:")
-    lines.extend("            " + line for line in _prologue(dict(em.fields), mapping=False, schema=schema))
+    lines = [f"def _feed_{kind}(events, _ctx, _mapping):", "    for ev in events:"]
+    lines.extend("        " + line for line in _read_fields(dict(em.fields), schema))
     lines.append("        ts = _epoch(ev_timestamp)")
     lines.extend("        " + line for line in feed)
     return "\n".join(lines)
+
+
+def _read_fields(fields: dict[tuple[str, ...], str], schema: KindSchema) -> list[str]:
+    """Struct events read attributes; mappings try plain subscripts and fall back to lookups."""
+    lines = ["if _mapping:", "    try:"]
+    lines.extend("        " + line for line in _prologue(fields, "fast", schema))
+    lines.append("    except (KeyError, TypeError, IndexError):")
+    lines.extend("        " + line for line in _prologue(fields, "safe", schema))
+    lines.append("else:")
+    lines.extend("    " + line for line in _prologue(fields, "struct", schema))
+    return lines
 
 
 def _kind_body(unit: _Unit, kind: str) -> tuple[_Emitter, list[str], str]:
@@ -522,11 +531,7 @@ def _kind_function(
             lines.append(f"    _list_{name} = _ctx.lists.get({unit.managed[name]!r}, _EMPTY_SET)")
     lines.append("    _model = _ctx.model_score")
     lines.append("    for ev in events:")
-    lines.append("        if _mapping:")
-    schema = checked.env.kinds[kind]
-    lines.extend("            " + line for line in _prologue(fields, mapping=True, schema=schema))
-    lines.append("        else:")
-    lines.extend("            " + line for line in _prologue(fields, mapping=False, schema=schema))
+    lines.extend("        " + line for line in _read_fields(fields, checked.env.kinds[kind]))
     if uses_time:
         lines.append("        ts = _epoch(ev_timestamp)")
     lines.extend("        " + line for line in group_lines + lets)
@@ -558,46 +563,47 @@ def _key_code(em: _Emitter, node: ast.Expr, kind: str) -> str:
     return em.value(node)
 
 
-def _prologue(fields: dict[tuple[str, ...], str], mapping: bool, schema: KindSchema) -> list[str]:
-    """Read the fields the evaluator uses into locals, from a Struct or from a mapping."""
-    lines: list[str] = []
-    if mapping:
-        lines.append(f"ev_id = ev.get({schema.wire_name('id')!r})")
-        lines.append(f"ev_timestamp = ev.get({schema.wire_name('timestamp')!r})")
-    else:
-        lines.append("ev_id = ev.id")
-        lines.append("ev_timestamp = ev.timestamp")
+def _prologue(fields: dict[tuple[str, ...], str], mode: str, schema: KindSchema) -> list[str]:
+    """Read the fields the evaluator uses into locals.
+
+    ``mode`` is ``struct`` (a decoded event), ``fast`` (a mapping with every key present:
+    plain subscripts) or ``safe`` (a mapping that may lack keys or hold nulls).
+    """
+
+    def key(name: str) -> str:
+        return repr(schema.wire_name(name))
+
+    def top(name: str) -> str:
+        if mode == "struct":
+            return f"ev.{name}"
+        return f"ev[{key(name)}]" if mode == "fast" else f"ev.get({key(name)})"
+
+    lines = [f"ev_id = {top('id')}", f"ev_timestamp = {top('timestamp')}"]
     parents: dict[tuple[str, ...], str] = {}
     for path, local in fields.items():
         if path == ("timestamp",):
-            lines.append(f"{local} = {'_to_datetime(ev_timestamp)' if mapping else 'ev_timestamp'}")
-            continue
-        if path[0] == "attributes":
-            base = f"ev.get({schema.wire_name('attributes')!r})" if mapping else "ev.attributes"
+            lines.append(f"{local} = {'ev_timestamp' if mode == 'struct' else '_to_datetime(ev_timestamp)'}")
+        elif path[0] == "attributes":
+            base = "ev.attributes" if mode == "struct" else f"ev.get({key('attributes')})"
             lines.append(f"{local} = _dig({base}, {path[1:]!r})")
-            continue
-        if len(path) == 1:
-            key = schema.wire_name(path[0])
-            lines.append(f"{local} = ev.get({key!r})" if mapping else f"{local} = ev.{path[0]}")
-            continue
-        parent = path[:-1]
-        holder = parents.get(parent)
-        if holder is None:
-            holder = f"p_{'__'.join(parent)}"
-            parents[parent] = holder
-            first = schema.wire_name(parent[0]) if mapping else parent[0]
-            lines.append(f"{holder} = {_nested((first, *parent[1:]), mapping)}")
-        leaf = path[-1]
-        access = f"{holder}.get({leaf!r})" if mapping else f"{holder}.{leaf}"
-        lines.append(f"{local} = None if {holder} is None else {access}")
+        elif len(path) == 1:
+            lines.append(f"{local} = {top(path[0])}")
+        else:
+            parent = path[:-1]
+            holder = parents.get(parent)
+            if holder is None:
+                holder = f"p_{'__'.join(parent)}"
+                parents[parent] = holder
+                inner = f"_dig({top(parent[0])}, {parent[1:]!r})" if len(parent) > 1 else top(parent[0])
+                lines.append(f"{holder} = {inner}")
+            leaf = path[-1]
+            access = {
+                "struct": f"{holder}.{leaf}",
+                "fast": f"{holder}[{leaf!r}]",
+                "safe": f"_dig({holder}, ({leaf!r},))",
+            }
+            lines.append(f"{local} = None if {holder} is None else {access[mode]}")
     return lines
-
-
-def _nested(path: tuple[str, ...], mapping: bool) -> str:
-    code = f"ev.get({path[0]!r})" if mapping else f"ev.{path[0]}"
-    for segment in path[1:]:
-        code = f"_dig({code}, ({segment!r},))" if mapping else f"getattr({code}, {segment!r}, None)"
-    return code
 
 
 def _rule_code(em: _Emitter, rule: RuleInfo) -> list[str]:
