@@ -15,6 +15,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from casework import bulk
 from casework.canonical import GENESIS_HASH, canonical_time, chain_hash
 from casework.context import Context
 from casework.errors import NotFound
@@ -101,7 +102,7 @@ def append(session: Session, ctx: Context, drafts: Sequence[AuditDraft]) -> list
         digest = chain_hash(fields, prev_hash)
         rows.append({**fields, "at": ctx.now, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    session.execute(sa.insert(AuditEntry), rows)
+    bulk.insert_rows(session, AuditEntry, rows)
     session.execute(
         sa.update(AuditHead)
         .where(AuditHead.tenant_id == ctx.tenant)

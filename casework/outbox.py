@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from casework import bulk
 from casework.context import Context
 from casework.models import OutboxMessage
 
@@ -27,7 +28,7 @@ def message(ctx: Context, topic: str, payload: Mapping[str, Any]) -> dict[str, A
 
 def write(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        session.execute(sa.insert(OutboxMessage), list(rows))
+        bulk.insert_rows(session, OutboxMessage, rows)
 
 
 def pending(session: Session, tenant: str, limit: int = 100) -> list[OutboxMessage]:

@@ -22,9 +22,11 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from casework import audit, outbox
+from casework import audit, bulk, outbox
 from casework.audit import AuditDraft
+from casework.canonical import canonical_time
 from casework.context import Context
+from casework.db import is_postgres
 from casework.errors import InvalidInput, NotFound
 from casework.models import Case, CaseEvent, DecisionRecord, EventRecord, Queue, Tenant, TimelineEntry
 from casework.sla import SlaPolicy, policy_from_json, sla_due
@@ -112,22 +114,55 @@ def _insert_events(session: Session, ctx: Context, events: Sequence[BaseEvent]) 
     """Insert the events not stored yet; returns ``{event_id: primary key}`` of those inserted."""
     if not events:
         return {}
-    rows = [
-        {
-            "tenant_id": ctx.tenant,
-            "event_id": event.id,
-            "kind": kind_of(event),
-            "occurred_at": event.timestamp,
-            "received_at": ctx.now,
-            "payload": event,
-        }
-        for event in events
-    ]
+    if not is_postgres(session):
+        return _insert_events_on_conflict(session, ctx, events)
+    # PostgreSQL: skip the ids already stored, take keys from the sequence, COPY the rest.
+    # A concurrent writer inserting one of the same ids makes the COPY fail; the
+    # savepoint lets us fall back to ON CONFLICT DO NOTHING, which waits for it.
+    ids = [event.id for event in events]
+    known = set(
+        session.execute(
+            sa.select(EventRecord.event_id).where(
+                EventRecord.tenant_id == ctx.tenant, EventRecord.event_id.in_(ids)
+            )
+        ).scalars()
+    )
+    new = [event for event in events if event.id not in known]
+    if not new:
+        return {}
+    keys = session.execute(_NEXT_EVENT_IDS, {"n": len(new)}).scalars().all()
+    rows = [_event_row(ctx, event) | {"id": key} for event, key in zip(new, keys, strict=True)]
+    try:
+        with session.begin_nested():
+            bulk.insert_rows(session, EventRecord, rows)
+    except sa.exc.IntegrityError:
+        return _insert_events_on_conflict(session, ctx, events)
+    return {event.id: key for event, key in zip(new, keys, strict=True)}
+
+
+_NEXT_EVENT_IDS = sa.text(
+    "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)"
+)
+
+
+def _event_row(ctx: Context, event: BaseEvent) -> dict[str, Any]:
+    return {
+        "tenant_id": ctx.tenant,
+        "event_id": event.id,
+        "kind": kind_of(event),
+        "occurred_at": event.timestamp,
+        "received_at": ctx.now,
+        "payload": event,
+    }
+
+
+def _insert_events_on_conflict(session: Session, ctx: Context, events: Sequence[BaseEvent]) -> dict[str, int]:
     stmt = (
         upsert_insert(session, EventRecord)
         .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
         .returning(EventRecord.id, EventRecord.event_id)
     )
+    rows = [_event_row(ctx, event) for event in events]
     return {row.event_id: row.id for row in session.execute(stmt, rows)}
 
 
@@ -154,7 +189,7 @@ def _insert_decisions(
         }
         for event, d in fresh
     ]
-    session.execute(sa.insert(DecisionRecord), rows)
+    bulk.insert_rows(session, DecisionRecord, rows)
 
 
 def decision_from_row(row: DecisionRecord) -> Decision:
@@ -260,24 +295,31 @@ def _apply_case_effects(
     case_ids: dict[str, list[int]] = defaultdict(list)
     links: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = []
-    for (queue, key), group in sorted(groups.items()):
-        case_id = _open_or_attach(
-            session, ctx, queue, key, group, policies[queue], drafts, messages, timeline
-        )
-        for event_id in group.event_ids:
-            case_ids[event_id].append(case_id)
-            links.append(
-                {
-                    "case_id": case_id,
-                    "event_pk": event_pks[event_id],
-                    "tenant_id": ctx.tenant,
-                    "event_id": event_id,
-                    "attached_at": ctx.now,
-                }
-            )
-    session.execute(sa.insert(CaseEvent), links)
-    session.execute(sa.insert(TimelineEntry), timeline)
+    ordered = sorted(groups.items())
+    for start in range(0, len(ordered), _UPSERT_PAGE):
+        page = ordered[start : start + _UPSERT_PAGE]
+        returned = _upsert_cases(session, ctx, page, policies)
+        for (queue, key), group in page:
+            row = returned[(queue, key)]
+            _record_case_change(session, ctx, row, group, policies[queue], drafts, messages, timeline)
+            for event_id in group.event_ids:
+                case_ids[event_id].append(row.id)
+                links.append(
+                    {
+                        "case_id": row.id,
+                        "event_pk": event_pks[event_id],
+                        "tenant_id": ctx.tenant,
+                        "event_id": event_id,
+                        "attached_at": ctx.now,
+                    }
+                )
+    bulk.insert_rows(session, CaseEvent, links)
+    bulk.insert_rows(session, TimelineEntry, timeline)
     return case_ids
+
+
+#: keys per upsert statement (SQLite allows 32,766 bound values; a row binds 11)
+_UPSERT_PAGE = 500
 
 
 def _queue_policies(session: Session, tenant: str, queues: set[str]) -> dict[str, SlaPolicy]:
@@ -286,36 +328,33 @@ def _queue_policies(session: Session, tenant: str, queues: set[str]) -> dict[str
     return {queue: policy_from_json(stored.get(queue)) for queue in queues}
 
 
-def _open_or_attach(
+def _upsert_cases(
     session: Session,
     ctx: Context,
-    queue: str,
-    key: str,
-    group: _Group,
-    policy: SlaPolicy,
-    drafts: list[AuditDraft],
-    messages: list[dict[str, Any]],
-    timeline: list[dict[str, Any]],
-) -> int:
-    count = len(group.event_ids)
-    due = sla_due(ctx.now, group.severity, group.priority, policy)
-    stmt = (
-        upsert_insert(session, Case)
-        .values(
-            tenant_id=ctx.tenant,
-            queue=queue,
-            key=key,
-            status="open",
-            priority=group.priority,
-            severity=group.severity,
-            rule=group.rule,
-            event_count=count,
-            opened_at=ctx.now,
-            updated_at=ctx.now,
-            sla_due_at=due,
-        )
-        .returning(Case.id, Case.event_count, Case.priority, Case.severity, Case.sla_due_at)
-    )
+    page: Sequence[tuple[tuple[str, str], _Group]],
+    policies: dict[str, SlaPolicy],
+) -> dict[tuple[str, str], sa.Row[Any]]:
+    """Open a case per (queue, key) or count the events into the open one, in one statement.
+
+    Rows are locked in (queue, key) order, the order every writer uses.
+    """
+    values = [
+        {
+            "tenant_id": ctx.tenant,
+            "queue": queue,
+            "key": key,
+            "status": "open",
+            "priority": group.priority,
+            "severity": group.severity,
+            "rule": group.rule,
+            "event_count": len(group.event_ids),
+            "opened_at": ctx.now,
+            "updated_at": ctx.now,
+            "sla_due_at": sla_due(ctx.now, group.severity, group.priority, policies[queue]),
+        }
+        for (queue, key), group in page
+    ]
+    stmt = upsert_insert(session, Case).values(values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant_id", "queue", "key"],
         index_where=_OPEN_CASES,
@@ -323,51 +362,64 @@ def _open_or_attach(
             "event_count": Case.event_count + stmt.excluded.event_count,
             "updated_at": stmt.excluded.updated_at,
         },
+    ).returning(
+        Case.id, Case.queue, Case.key, Case.event_count, Case.priority, Case.severity, Case.sla_due_at
     )
-    row = session.execute(stmt).one()
+    return {(row.queue, row.key): row for row in session.execute(stmt)}
+
+
+def _record_case_change(
+    session: Session,
+    ctx: Context,
+    row: sa.Row[Any],
+    group: _Group,
+    policy: SlaPolicy,
+    drafts: list[AuditDraft],
+    messages: list[dict[str, Any]],
+    timeline: list[dict[str, Any]],
+) -> None:
+    """Timeline, audit and outbox for a case just opened or joined; escalate it if the hit is more urgent."""
+    count = len(group.event_ids)
     actor = str(ctx.actor)
     if row.event_count == count:
-        opened = {"status": [None, "open"], "queue": [None, queue], "key": [None, key]}
+        opened = {"status": [None, "open"], "queue": [None, row.queue], "key": [None, row.key]}
         opened |= {"priority": [None, group.priority], "severity": [None, group.severity]}
         drafts.append(AuditDraft("case.opened", "case", str(row.id), opened))
         timeline.append(_timeline(ctx, row.id, actor, "opened", opened | {"events": [None, group.event_ids]}))
         payload = {
             "case_id": row.id,
-            "queue": queue,
-            "key": key,
+            "queue": row.queue,
+            "key": row.key,
             "priority": group.priority,
             "severity": group.severity,
         }
         messages.append(outbox.message(ctx, "case.opened", payload))
-        return int(row.id)
+        return
 
     changes: dict[str, list[Any]] = {"event_count": [row.event_count - count, row.event_count]}
-    # A more urgent hit tightens the case: raise priority/severity and pull the deadline in.
     escalate: dict[str, Any] = {}
     if PRIORITY_RANK[group.priority] > PRIORITY_RANK[row.priority]:
         escalate["priority"] = group.priority
     if SEVERITY_RANK[group.severity] > SEVERITY_RANK[row.severity]:
         escalate["severity"] = group.severity
     if escalate:
-        priority = escalate.get("priority", row.priority)
-        severity = escalate.get("severity", row.severity)
-        new_due = min(
-            row.sla_due_at, sla_due(ctx.now, parse_severity(severity), parse_priority(priority), policy)
-        )
+        # a more urgent hit tightens the case: raise priority/severity, pull the deadline in
+        priority = parse_priority(escalate.get("priority", row.priority))
+        severity = parse_severity(escalate.get("severity", row.severity))
+        new_due = min(row.sla_due_at, sla_due(ctx.now, severity, priority, policy))
         if new_due != row.sla_due_at:
             escalate["sla_due_at"] = new_due
         session.execute(sa.update(Case).where(Case.id == row.id).values(**escalate))
         for field, value in escalate.items():
-            changes[field] = [getattr(row, field), value]
-    drafts.append(
-        AuditDraft("case.events_attached", "case", str(row.id), changes | {"events": [None, group.event_ids]})
-    )
-    timeline.append(
-        _timeline(ctx, row.id, actor, "events_attached", changes | {"events": [None, group.event_ids]})
-    )
+            before = getattr(row, field)
+            changes[field] = (
+                [canonical_time(before), canonical_time(value)] if field == "sla_due_at" else [before, value]
+            )
+    details = changes | {"events": [None, group.event_ids]}
+    drafts.append(AuditDraft("case.events_attached", "case", str(row.id), details))
+    timeline.append(_timeline(ctx, row.id, actor, "events_attached", details))
     payload = {"case_id": row.id, "change": "events_attached", "events": group.event_ids}
     messages.append(outbox.message(ctx, "case.updated", payload))
-    return int(row.id)
 
 
 def _timeline(ctx: Context, case_id: int, actor: str, action: str, changes: dict[str, Any]) -> dict[str, Any]:

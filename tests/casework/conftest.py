@@ -1,13 +1,12 @@
 """Database fixtures for the casework suite: every test runs on SQLite and on PostgreSQL.
 
-Each test gets a fresh, fully migrated database: on SQLite a copy of a template file
-migrated once per session, on PostgreSQL ``CREATE DATABASE ... TEMPLATE`` from a
-template database migrated once per session (cheap, and nothing leaks between tests).
+Each test gets a migrated, empty database: on SQLite a copy of a template file
+migrated once per session; on PostgreSQL one database migrated once per session and
+emptied before and after every test.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 from collections.abc import Iterator
@@ -20,9 +19,8 @@ from sqlalchemy.engine import Engine
 from casework import migrate
 from casework.context import Context
 from casework.db import create_engine, transaction
+from casework.models import Base
 from casework.tenants import create_tenant
-
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -37,35 +35,46 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class PgServer:
-    """Creates and drops per-test databases on the test server."""
+    """Creates and drops databases on the test server."""
 
     def __init__(self, url: str) -> None:
         self.url = sa.make_url(url)
         self.admin = sa.create_engine(self.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        self.prefix = f"vigil_t{os.getpid()}"
-        self.template = f"{self.prefix}_template"
+        self.name = f"vigil_t{os.getpid()}"
 
-    def create(self, name: str, template: str | None = None) -> str:
+    def create(self) -> str:
         with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            clause = f' TEMPLATE "{template}"' if template else ""
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{clause}')
-        return self.url.set(database=name).render_as_string(hide_password=False)
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
+        return self.url.set(database=self.name).render_as_string(hide_password=False)
 
-    def drop(self, name: str) -> None:
+    def drop(self) -> None:
         with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self.admin.dispose()
 
 
 @pytest.fixture(scope="session")
-def pg_server(postgres_url: str) -> Iterator[PgServer]:
+def pg_shared_engine(postgres_url: str) -> Iterator[Engine]:
+    """One migrated PostgreSQL database for the session; tests leave it empty (see ``_wipe``)."""
     server = PgServer(postgres_url)
-    engine = create_engine(server.create(server.template))
+    engine = create_engine(server.create(), pool_size=12)
     migrate.upgrade(engine)
+    yield engine
     engine.dispose()
-    yield server
-    server.drop(server.template)
-    server.admin.dispose()
+    server.drop()
+
+
+def _wipe(engine: Engine) -> None:
+    """Empty every table. Creating and dropping a database per test costs about a second on
+    PostgreSQL (DROP DATABASE checkpoints); deleting a test's few rows costs milliseconds.
+    ``session_replication_role = replica`` switches off the append-only triggers and the
+    foreign-key triggers, so neither blocks nor orders the deletes.
+    """
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        for table in Base.metadata.sorted_tables:
+            conn.execute(table.delete())
 
 
 def _sqlite_engine(template: Path, tmp_path: Path) -> Engine:
@@ -76,28 +85,24 @@ def _sqlite_engine(template: Path, tmp_path: Path) -> Engine:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
-    """A freshly migrated database of each kind."""
+    """A migrated, empty database of each kind."""
     if request.param == "sqlite":
         eng = _sqlite_engine(sqlite_template, tmp_path)
         yield eng
         eng.dispose()
         return
-    server: PgServer = request.getfixturevalue("pg_server")
-    name = f"{server.prefix}_{next(_counter)}"
-    eng = create_engine(server.create(name, server.template))
-    yield eng
-    eng.dispose()
-    server.drop(name)
+    shared: Engine = request.getfixturevalue("pg_shared_engine")
+    _wipe(shared)
+    yield shared
+    _wipe(shared)
 
 
 @pytest.fixture
-def pg_engine(pg_server: PgServer) -> Iterator[Engine]:
-    """A freshly migrated PostgreSQL database, for the tests about concurrent writers."""
-    name = f"{pg_server.prefix}_{next(_counter)}"
-    eng = create_engine(pg_server.create(name, pg_server.template), pool_size=12)
-    yield eng
-    eng.dispose()
-    pg_server.drop(name)
+def pg_engine(pg_shared_engine: Engine) -> Iterator[Engine]:
+    """The PostgreSQL database alone, for the tests about concurrent writers."""
+    _wipe(pg_shared_engine)
+    yield pg_shared_engine
+    _wipe(pg_shared_engine)
 
 
 @pytest.fixture

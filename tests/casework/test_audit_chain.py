@@ -128,14 +128,12 @@ def test_swapped_contents_are_found(engine: Engine, tenant: str) -> None:
     """Two entries exchange everything but their sequence numbers."""
     _append(engine, tenant, 8)
     cols = "at, actor_type, actor_id, action, object_type, object_id, changes, request_id, prev_hash, hash"
-    a = f"(SELECT {cols} FROM audit_entries WHERE seq = 3)"
     _tamper(
         engine,
-        "CREATE TABLE swap AS SELECT * FROM audit_entries WHERE seq IN (3, 6)",
+        "CREATE TEMP TABLE swap AS SELECT * FROM audit_entries WHERE seq IN (3, 6)",
         f"UPDATE audit_entries SET ({cols}) = (SELECT {cols} FROM swap WHERE swap.seq = 6) WHERE seq = 3",
         f"UPDATE audit_entries SET ({cols}) = (SELECT {cols} FROM swap WHERE swap.seq = 3) WHERE seq = 6",
     )
-    del a
     assert _verify(engine, tenant).first_broken_seq == 3
 
 
