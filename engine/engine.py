@@ -15,6 +15,7 @@ from engine.decision import OUTCOME_RANK, Decision, risk_level
 from engine.detectors.base import StateFamily
 from engine.events import KINDS, BaseEvent
 from engine.pack import CompiledPack, Evaluator, Feeder
+from engine.runtime import epoch
 from engine.state import MemoryStore
 
 _VERDICT_RANK = {"allow": 0, "review": 1, "block": 2}
@@ -22,17 +23,32 @@ _KIND_OF_TYPE: dict[type, str] = {cls: name for name, cls in KINDS.items()}
 
 
 class EngineContext:
-    """What evaluators read besides the event: managed lists and model scores."""
+    """What evaluators read besides the event: managed lists, model scores, reference data, labels."""
 
     def __init__(self) -> None:
         self.lists: dict[str, frozenset[str]] = {}
         self.models: dict[str, Callable[[], float | None] | float | None] = {}
         #: reference data by table and record id (vehicles, schedules)
         self.refs: dict[str, dict[str, dict[str, Any]]] = {}
+        #: the latest label of each event id: (is fraud, event time the label became known)
+        self.labels: dict[str, tuple[bool, float]] = {}
+        #: event ids in the order their labels were set (append-only), so detector
+        #: state (entity_risk, hotspot) can catch up with new labels incrementally
+        self.label_log: list[str] = []
 
     def model_score(self, name: str) -> float | None:
         score = self.models.get(name)
         return score() if callable(score) else score
+
+    def set_label(self, event_id: str, fraud: bool, known_at: Any) -> None:
+        """Label an event fraud or legitimate, known from ``known_at`` (epoch seconds or a time).
+
+        A later label of the same event replaces the earlier one. Detectors only count
+        a label once the event being evaluated is at or after ``known_at``.
+        """
+        event_id = str(event_id)
+        self.labels[event_id] = (bool(fraud), epoch(known_at))
+        self.label_log.append(event_id)
 
 
 class Engine:

@@ -2,8 +2,40 @@
 
 from __future__ import annotations
 
+from engine.detectors.amounts import AmountZscore, CardTesting, Duplicate, Structuring
 from engine.detectors.base import Detector, StateFamily
+from engine.detectors.behaviour import BotScore, KeystrokeDeviation
+from engine.detectors.fleet import ConsumptionZscore, FuelFarFromVehicle, OffHours, OverTankCapacity
+from engine.detectors.graph import RingSize
+from engine.detectors.labels import EntityRisk, Hotspot
+from engine.detectors.novelty import EntityAge, HourRarity, NewValue
+from engine.detectors.travel import ImpossibleTravel, TravelKmh
 from engine.detectors.windows import Distinct, SumAmount, Velocity
+
+#: the detectors of the detector list (DETECTORS.md), in its order
+DETECTORS: list[type[Detector]] = [
+    Velocity,
+    SumAmount,
+    Distinct,
+    AmountZscore,
+    NewValue,
+    TravelKmh,
+    ImpossibleTravel,
+    EntityAge,
+    CardTesting,
+    Structuring,
+    Duplicate,
+    EntityRisk,
+    RingSize,
+    HourRarity,
+    BotScore,
+    KeystrokeDeviation,
+    OverTankCapacity,
+    FuelFarFromVehicle,
+    ConsumptionZscore,
+    OffHours,
+    Hotspot,
+]
 
 
 class DetectorRegistry:
@@ -31,7 +63,7 @@ class DetectorRegistry:
 
 
 def default_registry() -> DetectorRegistry:
-    return DetectorRegistry([Velocity, SumAmount, Distinct])
+    return DetectorRegistry(DETECTORS)
 
 
-__all__ = ["Detector", "DetectorRegistry", "StateFamily", "default_registry"]
+__all__ = ["DETECTORS", "Detector", "DetectorRegistry", "StateFamily", "default_registry"]
