@@ -8,6 +8,7 @@ import lark
 import pytest
 
 from dsl import ast
+from dsl.formatter import format_pack
 from dsl.parser import ParseFailure, duration_seconds, lark_parser, parse, unquote
 
 EXAMPLES = sorted(Path("/work/shared/dsl/examples").glob("*.rules"))
@@ -205,6 +206,9 @@ test "t"
     )
     assert test.clauses[2] == ast.GivenModel("card_risk", 0.81)
     assert test.clauses[-1] == ast.ExpectScore(">=", 40)
+    formatted = format_pack(pack, text)
+    assert "# a long when over two lines" in formatted
+    assert parse(formatted) == pack
 
 
 # ---------------------------------------------------------------- syntax errors
