@@ -21,6 +21,9 @@ from casework.db import is_postgres
 
 _encoder = msgspec.json.Encoder()
 
+#: below this many rows COPY's extra round trips cost more than they save
+COPY_FROM = 20
+
 
 def _json_columns(table: sa.Table) -> frozenset[str]:
     return frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
@@ -30,7 +33,7 @@ def insert_rows(session: Session, model: Any, rows: Sequence[Mapping[str, Any]])
     """Insert ``rows`` (dicts with the same keys) into ``model``'s table in this transaction."""
     if not rows:
         return
-    if not is_postgres(session):
+    if len(rows) < COPY_FROM or not is_postgres(session):
         session.execute(sa.insert(model), list(rows))
         return
     table: sa.Table = model.__table__

@@ -2,7 +2,7 @@
 
 One call writes the event and decision rows, opens or updates cases for the
 ``OpenCase`` effects, writes outbox rows for every side effect and appends the
-audit entries. An event id recorded before returns the stored decision and writes
+audit entries (one for the decisions of the call, one per case opened or joined). An event id recorded before returns the stored decision and writes
 nothing, so clients can retry freely.
 
 Concurrent writers cannot open two cases for one (tenant, queue, key): the insert
@@ -82,15 +82,9 @@ def record_decisions(
     _insert_decisions(session, ctx, fresh, event_pks)
     drafts: list[AuditDraft] = []
     messages: list[dict[str, Any]] = []
+    if fresh:
+        drafts.append(_decisions_entry(fresh))
     for event, decision in fresh:
-        drafts.append(
-            AuditDraft(
-                "decision.recorded",
-                "decision",
-                event.id,
-                {"outcome": [None, decision.outcome], "score": [None, decision.score]},
-            )
-        )
         messages.extend(_decision_messages(ctx, event, decision))
     case_ids = _apply_case_effects(session, ctx, fresh, event_pks, drafts, messages)
     outbox.write(session, messages)
@@ -110,26 +104,34 @@ def record_decisions(
     return results
 
 
+def _decisions_entry(fresh: Sequence[tuple[BaseEvent, Decision]]) -> AuditDraft:
+    """The audit entry for the decisions one call recorded.
+
+    One call is one action by one actor, so a batch gets one entry that names every
+    event with its outcome and score (what a per-decision entry would have said),
+    instead of a thousand entries that would double the rows a batch writes.
+    """
+    if len(fresh) == 1:
+        event, decision = fresh[0]
+        changes = {"outcome": [None, decision.outcome], "score": [None, decision.score]}
+        return AuditDraft("decision.recorded", "decision", event.id, changes)
+    recorded = [[event.id, decision.outcome, decision.score] for event, decision in fresh]
+    first, last = fresh[0][0].id, fresh[-1][0].id
+    return AuditDraft(
+        "decisions.recorded", "decision_batch", f"{first}..{last}", {"decisions": [None, recorded]}
+    )
+
+
 def _insert_events(session: Session, ctx: Context, events: Sequence[BaseEvent]) -> dict[str, int]:
     """Insert the events not stored yet; returns ``{event_id: primary key}`` of those inserted."""
     if not events:
         return {}
-    if not is_postgres(session):
+    if len(events) < bulk.COPY_FROM or not is_postgres(session):
         return _insert_events_on_conflict(session, ctx, events)
-    # PostgreSQL: skip the ids already stored, take keys from the sequence, COPY the rest.
-    # A concurrent writer inserting one of the same ids makes the COPY fail; the
-    # savepoint lets us fall back to ON CONFLICT DO NOTHING, which waits for it.
-    ids = [event.id for event in events]
-    known = set(
-        session.execute(
-            sa.select(EventRecord.event_id).where(
-                EventRecord.tenant_id == ctx.tenant, EventRecord.event_id.in_(ids)
-            )
-        ).scalars()
-    )
-    new = [event for event in events if event.id not in known]
-    if not new:
-        return {}
+    # PostgreSQL: take keys from the sequence and COPY. An id stored before (a retry),
+    # or being inserted by a concurrent writer, makes the COPY fail; the savepoint lets
+    # us fall back to ON CONFLICT DO NOTHING, which skips it (or waits for the other writer).
+    new = list(events)
     keys = session.execute(_NEXT_EVENT_IDS, {"n": len(new)}).scalars().all()
     rows = [_event_row(ctx, event) | {"id": key} for event, key in zip(new, keys, strict=True)]
     try:
@@ -214,26 +216,30 @@ def decision_from_row(row: DecisionRecord) -> Decision:
 def _stored_decisions(
     session: Session, tenant: str, event_ids: Sequence[str]
 ) -> dict[str, tuple[Decision, tuple[int, ...]]]:
-    if not event_ids:
-        return {}
+    """The decisions (and case ids) recorded earlier for these event ids."""
     found: dict[str, tuple[Decision, tuple[int, ...]]] = {}
-    cases: dict[str, list[int]] = defaultdict(list)
-    for chunk_start in range(0, len(event_ids), 1000):
-        chunk = event_ids[chunk_start : chunk_start + 1000]
+    for start in range(0, len(event_ids), 1000):
+        chunk = event_ids[start : start + 1000]
+        keys = (
+            session.execute(
+                sa.select(EventRecord.id).where(
+                    EventRecord.tenant_id == tenant, EventRecord.event_id.in_(chunk)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        cases: dict[int, list[int]] = defaultdict(list)
         links = session.execute(
-            sa.select(CaseEvent.event_id, CaseEvent.case_id)
-            .where(CaseEvent.tenant_id == tenant, CaseEvent.event_id.in_(chunk))
+            sa.select(CaseEvent.event_pk, CaseEvent.case_id)
+            .where(CaseEvent.event_pk.in_(keys))
             .order_by(CaseEvent.case_id)
         )
         for link in links:
-            cases[link.event_id].append(link.case_id)
-        rows = session.execute(
-            sa.select(DecisionRecord).where(
-                DecisionRecord.tenant_id == tenant, DecisionRecord.event_id.in_(chunk)
-            )
-        ).scalars()
+            cases[link.event_pk].append(link.case_id)
+        rows = session.execute(sa.select(DecisionRecord).where(DecisionRecord.event_pk.in_(keys))).scalars()
         for row in rows:
-            found[row.event_id] = (decision_from_row(row), tuple(cases[row.event_id]))
+            found[row.event_id] = (decision_from_row(row), tuple(cases[row.event_pk]))
     return found
 
 
@@ -338,6 +344,20 @@ def _upsert_cases(
 
     Rows are locked in (queue, key) order, the order every writer uses.
     """
+    dues = [sla_due(ctx.now, group.severity, group.priority, policies[queue]) for (queue, _), group in page]
+    if is_postgres(session):
+        params = {
+            "tenant": ctx.tenant,
+            "now": ctx.now,
+            "queues": [queue for (queue, _), _ in page],
+            "keys": [key for (_, key), _ in page],
+            "priorities": [group.priority for _, group in page],
+            "severities": [group.severity for _, group in page],
+            "rules": [group.rule for _, group in page],
+            "counts": [len(group.event_ids) for _, group in page],
+            "dues": dues,
+        }
+        return {(row.queue, row.key): row for row in session.execute(_PG_UPSERT_CASES, params)}
     values = [
         {
             "tenant_id": ctx.tenant,
@@ -350,9 +370,9 @@ def _upsert_cases(
             "event_count": len(group.event_ids),
             "opened_at": ctx.now,
             "updated_at": ctx.now,
-            "sla_due_at": sla_due(ctx.now, group.severity, group.priority, policies[queue]),
+            "sla_due_at": due,
         }
-        for (queue, key), group in page
+        for ((queue, key), group), due in zip(page, dues, strict=True)
     ]
     stmt = upsert_insert(session, Case).values(values)
     stmt = stmt.on_conflict_do_update(
@@ -362,10 +382,26 @@ def _upsert_cases(
             "event_count": Case.event_count + stmt.excluded.event_count,
             "updated_at": stmt.excluded.updated_at,
         },
-    ).returning(
-        Case.id, Case.queue, Case.key, Case.event_count, Case.priority, Case.severity, Case.sla_due_at
-    )
+    ).returning(*_RETURNED)
     return {(row.queue, row.key): row for row in session.execute(stmt)}
+
+
+_RETURNED = (Case.id, Case.queue, Case.key, Case.event_count, Case.priority, Case.severity, Case.sla_due_at)
+
+# The same upsert with the rows as arrays: one statement text whatever the batch size,
+# so it is parsed once per connection instead of compiled per batch.
+_PG_UPSERT_CASES = sa.text("""
+INSERT INTO cases (tenant_id, queue, key, status, priority, severity, rule, event_count,
+                   opened_at, updated_at, sla_due_at)
+SELECT :tenant, q, k, 'open', p, s, r, n, :now, :now, d
+FROM unnest(CAST(:queues AS text[]), CAST(:keys AS text[]), CAST(:priorities AS text[]),
+            CAST(:severities AS text[]), CAST(:rules AS text[]), CAST(:counts AS integer[]),
+            CAST(:dues AS timestamptz[])) AS u(q, k, p, s, r, n, d)
+ORDER BY q, k
+ON CONFLICT (tenant_id, queue, key) WHERE status <> 'resolved'
+DO UPDATE SET event_count = cases.event_count + excluded.event_count, updated_at = excluded.updated_at
+RETURNING id, queue, key, event_count, priority, severity, sla_due_at
+""").columns(*_RETURNED)
 
 
 def _record_case_change(

@@ -9,19 +9,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from casework.models.base import Base, tenant_fk
-from casework.types import BigId, JSONDoc, UTCDateTime
+from casework.types import JSONDoc, UTCDateTime
 
 
 class AuditEntry(Base):
     __tablename__ = "audit_entries"
     __table_args__ = (
-        sa.UniqueConstraint("tenant_id", "seq"),
-        sa.Index("ix_audit_entries_tenant_id_at", "tenant_id", "at"),
+        # exports select by time; entries arrive in time order, so BRIN suffices
+        sa.Index("ix_audit_entries_tenant_id_at", "tenant_id", "at", postgresql_using="brin"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(sa.String(64), tenant_fk())
-    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    tenant_id: Mapped[str] = mapped_column(sa.String(64), tenant_fk(), primary_key=True)
+    #: 1, 2, 3... per tenant with no gaps: the key is the position in the chain
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     actor_type: Mapped[str] = mapped_column(sa.String(16))
     actor_id: Mapped[str] = mapped_column(sa.String(200))

@@ -69,7 +69,6 @@ def upgrade() -> None:
     op.create_index(op.f("ix_api_clients_tenant_id"), "api_clients", ["tenant_id"], unique=False)
     op.create_table(
         "audit_entries",
-        sa.Column("id", BigId, nullable=False),
         sa.Column("tenant_id", sa.String(length=64), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -88,10 +87,15 @@ def upgrade() -> None:
             name=op.f("fk_audit_entries_tenant_id_tenants"),
             ondelete="RESTRICT",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_entries")),
-        sa.UniqueConstraint("tenant_id", "seq", name=op.f("uq_audit_entries_tenant_id_seq")),
+        sa.PrimaryKeyConstraint("tenant_id", "seq", name=op.f("pk_audit_entries")),
     )
-    op.create_index("ix_audit_entries_tenant_id_at", "audit_entries", ["tenant_id", "at"], unique=False)
+    op.create_index(
+        "ix_audit_entries_tenant_id_at",
+        "audit_entries",
+        ["tenant_id", "at"],
+        unique=False,
+        postgresql_using="brin",
+    )
     op.create_table(
         "audit_heads",
         sa.Column("tenant_id", sa.String(length=64), nullable=False),
@@ -112,13 +116,16 @@ def upgrade() -> None:
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_events_tenant_id_tenants"), ondelete="RESTRICT"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
         sa.UniqueConstraint("tenant_id", "event_id", name=op.f("uq_events_tenant_id_event_id")),
     )
-    op.create_index("ix_events_tenant_id_received_at", "events", ["tenant_id", "received_at"], unique=False)
+    op.create_index(
+        "ix_events_tenant_id_received_at",
+        "events",
+        ["tenant_id", "received_at"],
+        unique=False,
+        postgresql_using="brin",
+    )
     op.create_table(
         "managed_lists",
         sa.Column("id", BigId, nullable=False),
@@ -290,6 +297,14 @@ def upgrade() -> None:
         "ix_cases_queue_page", "cases", ["tenant_id", "queue", "status", "sla_due_at", "id"], unique=False
     )
     op.create_index(
+        "ix_cases_active_page",
+        "cases",
+        ["tenant_id", "queue", "sla_due_at", "id"],
+        unique=False,
+        postgresql_where=sa.text("status <> 'resolved'"),
+        sqlite_where=sa.text("status <> 'resolved'"),
+    )
+    op.create_index(
         "uq_cases_open_key",
         "cases",
         ["tenant_id", "queue", "key"],
@@ -299,9 +314,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "decisions",
-        sa.Column("id", BigId, nullable=False),
-        sa.Column("tenant_id", sa.String(length=64), nullable=False),
         sa.Column("event_pk", BigId, nullable=False),
+        sa.Column("tenant_id", sa.String(length=64), nullable=False),
         sa.Column("event_id", sa.String(length=200), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
@@ -316,13 +330,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["event_pk"], ["events.id"], name=op.f("fk_decisions_event_pk_events"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_decisions_tenant_id_tenants"), ondelete="RESTRICT"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_decisions")),
-        sa.UniqueConstraint("tenant_id", "event_id", name=op.f("uq_decisions_tenant_id_event_id")),
+        sa.PrimaryKeyConstraint("event_pk", name=op.f("pk_decisions")),
     )
-    op.create_index(op.f("ix_decisions_event_pk"), "decisions", ["event_pk"], unique=False)
     op.create_table(
         "list_item_changes",
         sa.Column("id", BigId, nullable=False),
@@ -594,7 +603,6 @@ def downgrade() -> None:
     op.drop_table("list_items")
     op.drop_index(op.f("ix_list_item_changes_list_id"), table_name="list_item_changes")
     op.drop_table("list_item_changes")
-    op.drop_index(op.f("ix_decisions_event_pk"), table_name="decisions")
     op.drop_table("decisions")
     op.drop_index(
         "uq_cases_open_key",
@@ -602,6 +610,7 @@ def downgrade() -> None:
         postgresql_where=sa.text("status <> 'resolved'"),
         sqlite_where=sa.text("status <> 'resolved'"),
     )
+    op.drop_index("ix_cases_active_page", table_name="cases")
     op.drop_index("ix_cases_queue_page", table_name="cases")
     op.drop_index("ix_cases_assignee_page", table_name="cases")
     op.drop_table("cases")
@@ -618,10 +627,10 @@ def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("model_versions")
     op.drop_table("managed_lists")
-    op.drop_index("ix_events_tenant_id_received_at", table_name="events")
+    op.drop_index("ix_events_tenant_id_received_at", table_name="events", postgresql_using="brin")
     op.drop_table("events")
     op.drop_table("audit_heads")
-    op.drop_index("ix_audit_entries_tenant_id_at", table_name="audit_entries")
+    op.drop_index("ix_audit_entries_tenant_id_at", table_name="audit_entries", postgresql_using="brin")
     op.drop_table("audit_entries")
     op.drop_index(op.f("ix_api_clients_tenant_id"), table_name="api_clients")
     op.drop_table("api_clients")
