@@ -547,7 +547,15 @@ def _kind_function(
     lines.append("            _append(_Decision(ev_id, outcome, 0, _RISK0, None, (), (), (), _PACK))")
     lines.append("        else:")
     lines.append(f"            {outcome}")
-    lines.append("            _append(_decide(ev_id, outcome, score, forced, allow, hits, shadow, effects))")
+    medium, high, critical = checked.risk
+    risk = (
+        f"('critical' if score >= {critical!r} else 'high' if score >= {high!r} "
+        f"else 'medium' if score >= {medium!r} else 'low')"
+    )
+    lines.append(
+        f"            _append(_Decision(ev_id, outcome, score, {risk}, 'allow' if allow else _VERDICTS[forced], "
+        "tuple(hits) if hits else (), tuple(shadow) if shadow else (), tuple(effects) if effects else (), _PACK))"
+    )
     lines.extend("        " + line for line in observe)
     lines.append("    return out")
     plan = KindPlan(kind, list(fields), list(em.groups), uses_time)
@@ -614,9 +622,11 @@ def _rule_code(em: _Emitter, rule: RuleInfo) -> list[str]:
     cond = em.truth(rule.when)
     explanation = _explanation(em, rule)
     message = _message(em, rule)
-    index = rule.index
     lines = [f"# rule {rule.name}", f"if {cond}:"]
-    hit = f"_hit{index}({explanation}, {message})"
+    hit = (
+        f"_Hit({rule.name!r}, {rule.severity!r}, {rule.score!r}, {rule.tags!r}, {explanation}, "
+        f"{rule.verdict!r}, {rule.rule_id!r}, {message})"
+    )
     live: list[str] = []
     live.append("if hits is None:")
     live.append("    hits = []")

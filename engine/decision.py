@@ -1,5 +1,9 @@
 """The Decision: what the engine says about one event, with its reasons and effects.
 
+These Structs hold only strings, numbers and tuples of each other, so they can never
+be part of a reference cycle: ``gc=False`` spares the collector from scanning the
+hundreds of thousands a batch creates.
+
 Effects are data (a tagged union): the engine never performs them; ``casework``
 opens cases and the delivery workers send notifications.
 """
@@ -25,7 +29,7 @@ class PackRef(msgspec.Struct, frozen=True, gc=False):
     version: str
 
 
-class Hit(msgspec.Struct, frozen=True, omit_defaults=True):
+class Hit(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """One rule whose condition held for the event."""
 
     rule: str
@@ -38,7 +42,7 @@ class Hit(msgspec.Struct, frozen=True, omit_defaults=True):
     message: str | None = None
 
 
-class OpenCase(msgspec.Struct, frozen=True, tag="open_case", tag_field="type"):
+class OpenCase(msgspec.Struct, frozen=True, tag="open_case", tag_field="type", gc=False):
     """Open a case in ``queue`` or attach the event to the open one with the same key."""
 
     queue: str
@@ -48,7 +52,7 @@ class OpenCase(msgspec.Struct, frozen=True, tag="open_case", tag_field="type"):
     severity: Severity = "medium"
 
 
-class Notify(msgspec.Struct, frozen=True, tag="notify", tag_field="type"):
+class Notify(msgspec.Struct, frozen=True, tag="notify", tag_field="type", gc=False):
     """Send the hit to a named integration (webhook, Slack, email)."""
 
     integration: str
@@ -58,7 +62,7 @@ class Notify(msgspec.Struct, frozen=True, tag="notify", tag_field="type"):
 Effect = OpenCase | Notify
 
 
-class Decision(msgspec.Struct, frozen=True):
+class Decision(msgspec.Struct, frozen=True, gc=False):
     """The engine's answer for one event (one line of ``vigil score``)."""
 
     event_id: str

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from engine.decision import OUTCOME_RANK, Decision, risk_level
 from engine.detectors.base import StateFamily
 from engine.events import KINDS, BaseEvent
@@ -99,6 +101,15 @@ class Engine:
 
     def evaluate_many(self, events: Sequence[Any], kind: str | None = None) -> list[Decision]:
         """Decisions for the events, in order. ``kind`` names the kind of mapping events that omit it."""
+        if not events:
+            return []
+        types = set(map(type, events))  # one C-level pass: most batches hold one kind
+        if len(types) == 1:
+            (only,) = types
+            if issubclass(only, msgspec.Struct):
+                return self._evaluate_run(events, kind or _KIND_OF_TYPE.get(only), False)
+            if kind is not None and issubclass(only, Mapping):
+                return self._evaluate_run(events, kind, True)
         out: list[Decision] = []
         start = 0
         n = len(events)
@@ -108,10 +119,8 @@ class Engine:
             run_kind = kind or (first.get("kind") if mapping else _KIND_OF_TYPE.get(type(first)))
             end = start + 1
             # extend the run while the kind and representation stay the same
-            if kind is not None:
-                end = n if not mapping else _run_end_mapping(events, start, n, None)
-            elif mapping:
-                end = _run_end_mapping(events, start, n, run_kind)
+            if mapping:
+                end = _run_end_mapping(events, start, n, None if kind else run_kind)
             else:
                 cls = type(first)
                 while end < n and type(events[end]) is cls:

@@ -89,6 +89,8 @@ class CompiledPack:
             "_show_duration": runtime.show_duration,
             "_text": runtime.show_plain,
             "_Decision": Decision,
+            "_Hit": Hit,
+            "_VERDICTS": (None, "review", "block"),
             "_OpenCase": OpenCase,
             "_Notify": Notify,
         }
@@ -96,7 +98,6 @@ class CompiledPack:
         pack_ref = PackRef(checked.name, checked.version)
         ns["_PACK"] = pack_ref
         ns["_RISK0"] = risk_level(0, medium, high, critical)
-        ns["_decide"] = functools.partial(_decide, pack_ref, checked.risk)
         for name, (_, impl) in BUILTINS.items():
             ns[f"_fn_{name}"] = impl
         for name, value in self.generated.constants.items():
@@ -104,10 +105,6 @@ class CompiledPack:
                 ns[name] = re2.compile(value[1])
             else:
                 ns[name] = value
-        for rule in checked.rules:
-            ns[f"_hit{rule.index}"] = functools.partial(
-                _hit, rule.name, rule.severity, rule.score, rule.tags, rule.verdict, rule.rule_id
-            )
         states: dict[str, StateFamily] = {}
         for group in self.generated.groups:
             calls = [c for c in self.generated.detector_calls if _group_key(c, self) == group]
@@ -137,48 +134,6 @@ def _group_key(call: Any, pack: CompiledPack) -> str:
         if family_name == family and dynamic == call.dynamic:
             return group
     raise KeyError(call)
-
-
-def _hit(
-    rule: str,
-    severity: Any,
-    score: float,
-    tags: tuple[str, ...],
-    verdict: Any,
-    rule_id: str | None,
-    explanation: tuple[str, ...],
-    message: str | None,
-) -> Hit:
-    return Hit(rule, severity, score, tags, explanation, verdict, rule_id, message)
-
-
-_VERDICTS = (None, "review", "block")
-
-
-def _decide(
-    pack: PackRef,
-    risk: tuple[float, float, float],
-    event_id: str,
-    outcome: Any,
-    score: float,
-    forced: int,
-    allow: bool,
-    hits: list[Hit] | None,
-    shadow: list[Hit] | None,
-    effects: list[Any] | None,
-) -> Decision:
-    verdict = "allow" if allow else _VERDICTS[forced]
-    return Decision(
-        event_id,
-        outcome,
-        score,
-        risk_level(score, *risk),
-        verdict,  # type: ignore[arg-type]
-        tuple(hits or ()),
-        tuple(shadow or ()),
-        tuple(effects or ()),
-        pack,
-    )
 
 
 def load_pack(

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from dsl.formatter import number, quote
+from dsl.formatter import quote
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
 EMPTY_SET: frozenset[Any] = frozenset()
@@ -120,13 +120,21 @@ def show(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, str):
-        return quote(value)
-    if isinstance(value, float):
-        if math.isfinite(value) and value == round(value, 4):
-            return number(round(value, 4))
-        return f"{value:.4g}"
-    if isinstance(value, int):
+    cls = type(value)
+    if cls is str:
+        # most strings need no escaping: skip the character loop of quote()
+        if '"' in value or "\\" in value or not value.isprintable():
+            return quote(value)
+        return '"' + value + '"'
+    if cls is float:
+        text = repr(value)
+        if "e" not in text and "n" not in text and len(text) - text.find(".") <= 5:
+            return text  # at most 4 decimals: shown exactly as written
+        if not math.isfinite(value) or not 1e-4 <= abs(value) < 1e15:
+            return f"{value:.4g}"
+        fixed = f"{value:.4f}".rstrip("0")
+        return fixed + "0" if fixed.endswith(".") else fixed
+    if cls is int:
         return str(value)
     if isinstance(value, dt.datetime):
         return value.isoformat()
