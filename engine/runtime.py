@@ -125,7 +125,7 @@ def show(value: Any) -> str:
         # most strings need no escaping: skip the character loop of quote()
         if '"' in value or "\\" in value or not value.isprintable():
             return quote(value)
-        return '"' + value + '"'
+        return '"' + str(value) + '"'
     if cls is float:
         text = repr(value)
         if "e" not in text and "n" not in text and len(text) - text.find(".") <= 5:
