@@ -170,6 +170,21 @@ def test_warnings() -> None:
     assert errors(text) == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "dsl/check_warnings.py warn: 'can never fire' only uses static_bool (boolean literals and "
+        "event.kind narrowing), so rules whose condition is another constant that never holds "
+        '(`when null`, `when 1 > 2`, `when "a" == "b"`) get no warning, though SPEC lists '
+        "'a rule that can never fire because its condition is a constant'"
+    ),
+)
+@pytest.mark.parametrize("when", ["null", "1 > 2", '"a" == "b"'])
+def test_a_constant_condition_that_never_holds_is_warned(when: str) -> None:
+    text = f"pack p 1.0.0\non payment\nrule r\n  when {when}\n{OUTCOME}"
+    assert ("never-fires", "rule 'r' can never fire: its condition is always false") in warnings(text)
+
+
 def test_a_tested_forcing_rule_has_no_warning() -> None:
     text = (
         "pack p 1.0.0\non payment\n\nrule big\n  when event.amount > 100\n  then block\n"
