@@ -22,7 +22,8 @@ an event, so labels may arrive before or after the events they name.
   touches.
 
 Bookkeeping costs one small entry per event in the window (id, key or position),
-dropped as the window moves on.
+dropped as the window moves on; the window is kept ``common.LATE_HORIZON`` longer,
+so events up to a day late see exactly the events of their own window.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import msgspec
 
 from dsl.types import DURATION, KEY, NUMBER, FunctionSig, Param
 from engine.detectors.base import Detector, StateFamily
-from engine.detectors.common import Keyed, haversine_km, positive
+from engine.detectors.common import LATE_HORIZON, Keyed, haversine_km, positive
 from engine.detectors.travel import GEO_KINDS
 
 _first = itemgetter(0)
@@ -176,7 +177,7 @@ class EntityRisk(Detector):
 
     @classmethod
     def retention(cls, consts: dict[str, Any]) -> float:
-        return float(consts["w"]) + float(consts["delay"])
+        return float(consts["w"]) + float(consts["delay"]) + LATE_HORIZON
 
     @classmethod
     def query(cls, state: LabelledLog, consts: dict[str, Any], key: Any, ts: float, *args: Any) -> Any:
@@ -327,6 +328,10 @@ class Hotspot(Detector):
     )
     family = FraudMap
     dynamic = ()
+
+    @classmethod
+    def retention(cls, consts: dict[str, Any]) -> float:
+        return float(consts["w"]) + LATE_HORIZON
 
     @classmethod
     def query(cls, state: FraudMap, consts: dict[str, Any], key: Any, ts: float, *args: Any) -> Any:
