@@ -279,6 +279,18 @@ class _Emitter:
             return False
         return not (isinstance(node, ast.Name) and node.name in self.unit.checked.lists)
 
+    def _constant(self, node: ast.Expr) -> bool:
+        """A non-null constant: a literal, a list of literals, or a declared list."""
+        if isinstance(node, ast.Literal):
+            return node.value is not None
+        if isinstance(node, ast.ListExpr):
+            return all(isinstance(i, ast.Literal | ast.Duration) for i in node.items)
+        return isinstance(node, ast.Name) and node.name in self.unit.checked.lists
+
+    def _plain_scalar(self, node: ast.Expr) -> bool:
+        """A string, number or boolean operand (compares by value, never raises)."""
+        return self.type_of(node).name in ("string", "number", "boolean")
+
     def guards(self, operands: list[tuple[str, str | None, ast.Expr]]) -> list[str]:
         """Left to right: bind each temporary, and stop at the first null operand."""
         out: list[str] = []
@@ -294,6 +306,9 @@ class _Emitter:
         left, lbind = self.operand(expr.left)
         right, rbind = self.operand(expr.right)
         guards = self.guards([(left, lbind, expr.left), (right, rbind, expr.right)])
+        if op in ("==", "in") and self._plain_scalar(expr.left) and self._constant(expr.right):
+            # null == "x" and null in {...} are False in Python too: no guard needed
+            return f"({left} {op} {right})" if lbind is None else f"({lbind} {op} {right})"
         if op in ("in", "not in"):
             test = f"{left} {op} {right}"
             if self.type_of(expr.left) == ANY:
@@ -704,32 +719,52 @@ def _comparisons(expr: ast.Expr, checked: CheckedPack, kind: str, seen: set[str]
     return []
 
 
-def _describe(em: _Emitter, expr: ast.Expr) -> str:
-    """Python code for the text ``source = value`` of an operand (literals just as written)."""
+Part = tuple[bool, str]  # (is code, text or Python code)
+
+
+def _describe(em: _Emitter, expr: ast.Expr) -> list[Part]:
+    """The text ``source = value`` of an operand as parts (literals just as written)."""
     if isinstance(expr, ast.Literal | ast.Duration | ast.ListExpr):
-        return repr(expr_source(expr))
+        return [(False, expr_source(expr))]
     if isinstance(expr, ast.Name) and expr.name in em.unit.checked.lists:
-        return repr(expr.name)
+        return [(False, expr.name)]
     source = expr_source(expr)
     if isinstance(expr, ast.Name) and expr.name in em.unit.checked.lets:
         source = expr_source(em.unit.checked.lets[expr.name].expr)
     shown = "_show_duration" if em.type_of(expr) == DURATION else "_show"
-    return f"{source + ' = '!r} + {shown}({em.value(expr)})"
+    return [(False, source + " = "), (True, f"{shown}({em.value(expr)})")]
+
+
+def _joined(parts: list[Part]) -> str:
+    """Python code concatenating the parts, adjacent texts merged into one literal."""
+    merged: list[Part] = []
+    for is_code, text in parts:
+        if merged and not is_code and not merged[-1][0]:
+            merged[-1] = (False, merged[-1][1] + text)
+        else:
+            merged.append((is_code, text))
+    return " + ".join(text if is_code else repr(text) for is_code, text in merged) or "''"
 
 
 def _explain_comparison(em: _Emitter, node: ast.Expr) -> str:
+    parts: list[Part]
     if isinstance(node, ast.Compare):
-        return f"{_describe(em, node.left)} + {' ' + node.op + ' '!r} + {_describe(em, node.right)}"
-    if isinstance(node, ast.Matches):
-        return f"{_describe(em, node.subject)} + {' matches ' + expr_source(ast.Literal(node.pattern))!r}"
-    if isinstance(node, ast.Between):
-        return (
-            f"{_describe(em, node.subject)} + ' between ' + {_describe(em, node.low)} + ' and ' + "
-            f"{_describe(em, node.high)}"
-        )
-    if isinstance(node, ast.IsNull):
-        return f"{_describe(em, node.subject)} + {' is not null' if node.negated else ' is null'!r}"
-    return _describe(em, node)
+        parts = [*_describe(em, node.left), (False, f" {node.op} "), *_describe(em, node.right)]
+    elif isinstance(node, ast.Matches):
+        parts = [*_describe(em, node.subject), (False, " matches " + expr_source(ast.Literal(node.pattern)))]
+    elif isinstance(node, ast.Between):
+        parts = [
+            *_describe(em, node.subject),
+            (False, " between "),
+            *_describe(em, node.low),
+            (False, " and "),
+            *_describe(em, node.high),
+        ]
+    elif isinstance(node, ast.IsNull):
+        parts = [*_describe(em, node.subject), (False, " is not null" if node.negated else " is null")]
+    else:
+        parts = _describe(em, node)
+    return _joined(parts)
 
 
 def _message(em: _Emitter, rule: RuleInfo) -> str:
