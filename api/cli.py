@@ -234,6 +234,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_ref(table: str, record: dict[str, object]) -> str:
+    if table == "vehicles":
+        return f"{record['id']}: tank {record['tank_liters']:g} l"
+    numbers = record["days"]
+    assert isinstance(numbers, list)
+    days = ",".join(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[d] for d in numbers)
+    return f"{record['id']}: {days} {record['start']}-{record['end']} {record['tz']}"
+
+
+def cmd_ref_load(args: argparse.Namespace) -> int:
+    """Validate a reference file and load it into an engine; report what it holds.
+
+    There is no server to keep the records yet: this checks the file and shows what
+    an engine would read from it.
+    """
+    from engine.refdata import RefDataError, load_file
+
+    try:
+        records = load_file(Engine([]), args.table, args.file)
+    except RefDataError as exc:
+        print(f"vigil ref load: error: {exc}", file=sys.stderr)
+        return 1
+    noun = args.table if len(records) != 1 else args.table.rstrip("s")
+    print(f"{args.file}: {len(records)} {noun}, all valid (checked only: nothing is stored yet)")
+    for record in records:
+        print(f"  {_describe_ref(args.table, record)}")
+    return 0
+
+
 def _kind(event: object) -> str:
     from engine.events import kind_of
 
@@ -279,6 +308,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="-")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("ref", help="reference data the detectors read: vehicles, working schedules")
+    ref = p.add_subparsers(dest="ref_command", required=True)
+    p = ref.add_parser("load", help="validate a JSON, JSON Lines or CSV file of reference records")
+    p.add_argument("--table", required=True, choices=("schedules", "vehicles"))
+    p.add_argument("file")
+    p.set_defaults(func=cmd_ref_load)
 
     p = sub.add_parser("demo", help="score simulated streams through the shipped packs (make run)")
     p.add_argument("--n", type=int, default=100_000)
