@@ -150,9 +150,7 @@ def _report(collector: Collector, exc: UnexpectedInput, text: str, start: str) -
     else:
         assert isinstance(exc, UnexpectedToken)
         token = exc.token
-        label = exc.match_examples(
-            lambda s: lark_parser().parse(s, start=start), EXAMPLES.get(start, {}), use_accepts=True
-        )
+        label = _match_example(exc, start)
         shown = str(token).replace("\n", " ")
         if label:
             message = label.format(token=shown)
@@ -160,6 +158,38 @@ def _report(collector: Collector, exc: UnexpectedInput, text: str, start: str) -
             message = f"unexpected '{shown}'; expected {describe_expected(exc.accepts or exc.expected)}"
         width = max(1, len(str(token))) if "\n" not in str(token) else 1
     collector.error(ast.Span(line, column, line, column + width), "syntax", message)
+
+
+@cache
+def _example_states(start: str) -> tuple[tuple[str, Any, str, frozenset[str]], ...]:
+    """Where each example mistake leaves the parser: (message, state, token type, accepted)."""
+    found: list[tuple[str, Any, str, frozenset[str]]] = []
+    for message, snippets in EXAMPLES.get(start, {}).items():
+        for snippet in snippets:
+            try:
+                lark_parser().parse(snippet, start=start)
+            except UnexpectedToken as exc:
+                found.append((message, exc.state, exc.token.type, frozenset(exc.accepts or exc.expected)))
+            except UnexpectedInput:
+                continue
+    return tuple(found)
+
+
+def _match_example(exc: UnexpectedToken, start: str) -> str | None:
+    """The message of the example that fails in the same parser state, preferring the same token.
+
+    Lark's own ``match_examples`` does this too, but crashes on some states (a logging bug).
+    """
+    accepts = frozenset(exc.accepts or exc.expected)
+    fallback = None
+    for message, state, token_type, example_accepts in _example_states(start):
+        if state != exc.state:
+            continue
+        if token_type == exc.token.type:
+            return message
+        if fallback is None and example_accepts == accepts:
+            fallback = message
+    return fallback
 
 
 def _unexpected_character(char: str) -> str:

@@ -46,8 +46,11 @@ _ITEM_EXAMPLES: dict[str, list[str]] = {
     "a rule needs a name after 'rule'; found '{token}'": ["rule when", "rule 5", 'rule "x"'],
     "a clause of a rule starts with a keyword (when, then, score, severity, tags, case, notify, mode, id, explain); found '{token}'": [
         "rule r foo",
-        "rule r when a > 1 foo",
         "rule r score 5 foo",
+    ],
+    "unexpected '{token}' after an expression: join conditions with 'and' / 'or', or start the next clause with its keyword": [
+        "rule r when a > 1 foo",
+        "outcome block when score > 1 foo",
     ],
     "'then' takes a verdict: allow, review or block; found '{token}'": [
         "rule r then approve",
