@@ -26,14 +26,7 @@ UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 
 #: packs whose check currently crashes instead of reporting; their ``.expected`` holds
 #: the output they should give (``raises`` keeps any other failure a real failure)
-CRASHES = {
-    "syntax_unknown_clause": (
-        "dsl/parser.py _report: Lark's match_examples(use_accepts=True) raises "
-        "TypeError ('%d format: a real number is required, not ParserState') when an example "
-        "fails in the same parser state with different accepts; a misspelt clause keyword "
-        "('scor 10') crashes `vigil check` instead of reporting a syntax error"
-    ),
-}
+CRASHES: dict[str, str] = {}
 
 
 def relative(path: Path) -> str:
