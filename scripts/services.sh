@@ -88,7 +88,8 @@ as_pg_owner() {
         if ! id postgres >/dev/null 2>&1; then
             useradd --system --home-dir "$PG_DIR" --shell /bin/bash postgres
         fi
-        runuser -u postgres -- "$@"
+        # from / so a checkout the user cannot enter does not matter
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -110,6 +111,14 @@ start_pg() {
         mkdir -p "$PG_DIR"
         if [[ $(id -u) -eq 0 ]]; then
             as_pg_owner true # creates the user when the package did not
+            # A checkout under a private folder (mode 700) cannot be entered by `postgres`:
+            # keep the cluster under /tmp then, one per checkout.
+            if ! runuser -u postgres -- test -x "$PG_DIR"; then
+                PG_DIR="/tmp/vigil-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+                PG_DATA="$PG_DIR/data"
+                mkdir -p "$PG_DIR"
+                log "checkout not reachable by postgres; cluster in $PG_DIR"
+            fi
             chown postgres "$PG_DIR"
         fi
         if [[ ! -s "$PG_DATA/PG_VERSION" ]]; then
@@ -183,7 +192,12 @@ start_redis() {
 }
 
 stop_all() {
-    local bindir
+    local bindir fallback
+    fallback="/tmp/vigil-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+    if [[ ! -f "$PG_DATA/postmaster.pid" && -f "$fallback/data/postmaster.pid" ]]; then
+        PG_DIR="$fallback"
+        PG_DATA="$fallback/data"
+    fi
     if bindir="$(pg_bindir)" && [[ -f "$PG_DATA/postmaster.pid" ]]; then
         log "stopping PostgreSQL"
         as_pg_owner "$bindir/pg_ctl" -D "$PG_DATA" -m fast -w stop >&2 || true
