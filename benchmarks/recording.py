@@ -10,7 +10,7 @@ server and dropped at the end. Results are printed and written to
 Measured:
 - decisions/s recorded in batches of 1,000 (one transaction per batch) and one by one
   (one transaction each), with a realistic mix: 90% approve, 8% review and 2% block,
-  the reviews and blocks opening or joining cases, every decision audited;
+  the reviews and blocks opening or joining cases, every call audited;
 - the queue page (``case_queries.list_cases``: filters on queue, status, assignee,
   priority; ordered by SLA due; 50 rows) over 1,000,000 cases, p50/p95/p99 per filter shape.
 """

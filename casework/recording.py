@@ -2,8 +2,9 @@
 
 One call writes the event and decision rows, opens or updates cases for the
 ``OpenCase`` effects, writes outbox rows for every side effect and appends the
-audit entries (one for the decisions of the call, one per case opened or joined). An event id recorded before returns the stored decision and writes
-nothing, so clients can retry freely.
+audit entries (one for the decisions of the call, one per case opened or joined).
+An event id recorded before returns the stored decision and writes nothing, so
+clients can retry freely.
 
 Concurrent writers cannot open two cases for one (tenant, queue, key): the insert
 races on the partial unique index ``uq_cases_open_key`` and the loser attaches to

@@ -327,9 +327,6 @@ def upgrade() -> None:
         sa.Column("pack_name", sa.String(length=200), nullable=True),
         sa.Column("pack_version", sa.String(length=100), nullable=True),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["event_pk"], ["events.id"], name=op.f("fk_decisions_event_pk_events"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("event_pk", name=op.f("pk_decisions")),
     )
     op.create_table(
