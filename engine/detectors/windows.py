@@ -2,11 +2,14 @@
 
 State per entity is a time-sorted log, so late (out-of-order) events land in
 their place and windows are always ``(t - w, t]`` in event time. Entries older
-than the longest window any rule reads are dropped as new events arrive.
+than the longest window any rule reads are dropped as new events arrive, and keys
+whose newest entry has left every window are swept now and then (amortised O(1)
+per event), so keys that are never seen again do not pile up.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from typing import Any
 
@@ -21,19 +24,49 @@ def _window_ok(consts: dict[str, Any]) -> str | None:
     return None
 
 
-class EventLog(StateFamily):
+class _Sweep:
+    """Forgets keys whose newest logged time has left the retention, every so often."""
+
+    times: dict[Any, list[float]]
+    retention: float
+
+    def __init__(self) -> None:
+        self.latest = -math.inf
+        self._until_sweep = 1024
+
+    def _tick(self, ts: float) -> None:
+        if ts > self.latest:
+            self.latest = ts
+        self._until_sweep -= 1
+        if self._until_sweep <= 0:
+            cutoff = self.latest - self.retention
+            for key in [k for k, times in self.times.items() if times[-1] <= cutoff]:
+                self._forget(key)
+            self._until_sweep = max(1024, len(self.times))
+
+    def _forget(self, key: Any) -> None:
+        raise NotImplementedError
+
+
+class EventLog(StateFamily, _Sweep):
     """Per key: event times (sorted) and their amounts."""
 
     inputs = (("amount",),)
 
     def __init__(self, retention: float) -> None:
-        super().__init__(retention)
+        StateFamily.__init__(self, retention)
+        _Sweep.__init__(self)
         self.times: dict[Any, list[float]] = {}
         self.amounts: dict[Any, list[float]] = {}
+
+    def _forget(self, key: Any) -> None:
+        del self.times[key]
+        del self.amounts[key]
 
     def observe(self, key: Any, ts: float, *inputs: Any) -> None:
         if key is None:
             return
+        self._tick(ts)
         amount = inputs[0] if inputs and inputs[0] is not None else 0.0
         times = self.times.get(key)
         if times is None:
@@ -105,20 +138,26 @@ class SumAmount(Detector):
         return (sum(amounts[lo:hi]) if amounts else 0.0) + current
 
 
-class ValueLog(StateFamily):
+class ValueLog(StateFamily, _Sweep):
     """Per key: sorted event times with the value seen at each."""
 
     inputs = ()
 
     def __init__(self, retention: float) -> None:
-        super().__init__(retention)
+        StateFamily.__init__(self, retention)
+        _Sweep.__init__(self)
         self.times: dict[Any, list[float]] = {}
         self.values: dict[Any, list[Any]] = {}
+
+    def _forget(self, key: Any) -> None:
+        del self.times[key]
+        del self.values[key]
 
     def observe(self, key: Any, ts: float, *inputs: Any) -> None:
         value = inputs[0] if inputs else None
         if key is None or value is None:
             return
+        self._tick(ts)
         times = self.times.get(key)
         if times is None:
             self.times[key] = [ts]

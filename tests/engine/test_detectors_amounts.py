@@ -187,3 +187,16 @@ def test_amount_detector_diagnostics() -> None:
         'card_testing(event.card_id, max_amount: "2") > 1'
     )
     assert "'w' must be duration, not number" in pack_error("duplicate(event.card_id, 600)")
+
+
+def test_event_logs_forget_keys_that_left_every_window() -> None:
+    from engine.detectors.windows import EventLog, ValueLog
+
+    log, values = EventLog(retention=600.0), ValueLog(retention=600.0)
+    for i in range(3000):  # one key per event, as with duplicate([card, merchant, amount])
+        log.observe(("c", i), float(i), 1.0)
+        values.observe(("c", i), float(i), "v")
+    assert log.entity_count() < 2100 and values.entity_count() < 2100
+    assert ("c", 2999) in log.times and ("c", 0) not in log.times
+    lo, hi = log.span(("c", 2999), 2999.0, 600.0)
+    assert hi - lo == 1
