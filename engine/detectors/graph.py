@@ -65,24 +65,38 @@ class UnionFind:
         return len(self.parent)
 
 
-def ring_of(uf: UnionFind, account: Any, links: list[Any]) -> int:
+def ring_of(uf: UnionFind, account: Any, links: tuple[Any, ...]) -> int:
     """Accounts in the group of ``account`` once it is linked to ``links`` (read only)."""
-    roots: set[Any] = set()
-    extra = 0
-    if account in uf.parent:
-        roots.add(uf.find(account))
+    parent, find, accounts = uf.parent, uf.find, uf.accounts
+    if account in parent:
+        root = find(account)
+        total, seen = accounts[root], [root]
     else:
-        extra = 1
+        total, seen = 1, []
     for node in links:
-        if node in uf.parent:
-            roots.add(uf.find(node))
-    return extra + sum(uf.accounts[r] for r in roots)
+        if node in parent:
+            root = find(node)
+            if root not in seen:
+                seen.append(root)
+                total += accounts[root]
+    return total
 
 
-def _links(inputs: tuple[Any, ...]) -> list[Any]:
-    return [
-        (space, value) for (_, space), value in zip(LINK_FIELDS, inputs, strict=False) if value is not None
-    ]
+def link_nodes(device: Any, card: Any, ip: Any) -> tuple[Any, ...]:
+    """The link nodes of an event, each in its own name space."""
+    nodes: tuple[Any, ...] = ()
+    if device is not None:
+        nodes += (("d", device),)
+    if card is not None:
+        nodes += (("c", card),)
+    if ip is not None:
+        nodes += (("i", ip),)
+    return nodes
+
+
+def _split(inputs: tuple[Any, ...]) -> tuple[Any, Any, Any]:
+    padded = (*inputs, None, None, None)
+    return padded[0], padded[1], padded[2]
 
 
 class LinkGraph(StateFamily):
@@ -102,16 +116,19 @@ class LinkGraph(StateFamily):
         if key is None:
             return
         account = ("a", key)
-        uf, edges = self.uf, self.edges
-        uf.add(account, True)
-        links = _links(inputs)
-        if not links:
-            edges[(account, None)] = max(ts, edges.get((account, None), ts))
-        for node in links:
-            uf.add(node, False)
-            uf.union(account, node)
+        edges = self.edges
+        for node in link_nodes(*_split(inputs)) or (None,):
             edge = (account, node)
-            edges[edge] = max(ts, edges.get(edge, ts))
+            seen = edges.get(edge)
+            if seen is None:
+                edges[edge] = ts
+                uf = self.uf
+                uf.add(account, True)
+                if node is not None:
+                    uf.add(node, False)
+                    uf.union(account, node)
+            elif ts > seen:
+                edges[edge] = ts
         if ts > self.latest:
             self.latest = ts
             if self.built == -math.inf:
@@ -156,4 +173,4 @@ class RingSize(Detector):
     def query(cls, state: LinkGraph, consts: dict[str, Any], key: Any, ts: float, *args: Any) -> Any:
         if key is None:
             return None
-        return ring_of(state.uf, ("a", key), _links(args))
+        return ring_of(state.uf, ("a", key), link_nodes(*_split(args)))

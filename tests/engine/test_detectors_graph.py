@@ -53,9 +53,9 @@ def test_union_find_counts_accounts_per_group() -> None:
         uf.add(node, account)
     uf.union("a1", "d")
     uf.union("d", "a2")
-    assert ring_of(uf, "a1", []) == 2
-    assert ring_of(uf, "a3", ["d"]) == 3
-    assert ring_of(uf, "new", ["d"]) == 3
+    assert ring_of(uf, "a1", ()) == 2
+    assert ring_of(uf, "a3", ("d",)) == 3
+    assert ring_of(uf, "new", ("d",)) == 3
     assert len(uf) == 4
 
 
