@@ -25,6 +25,7 @@ sessions (with 3 or more intervals), or a profile with no spread.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,13 +52,26 @@ def ramp(x: float, full: float, zero: float) -> float:
     return (zero - x) / (zero - full)
 
 
+_last_cadence: tuple[object, tuple[float, float] | None] = (None, None)
+
+
 def cadence(intervals: Sequence[float] | None) -> tuple[float, float] | None:
-    """Mean and (population) standard deviation of keystroke intervals; null under 3."""
+    """Mean and (population) standard deviation of keystroke intervals; null under 3.
+
+    The three readers of one session (``bot_score``, ``keystroke_deviation`` and the
+    profile update) pass the same list, so the last result is kept for it.
+    """
+    global _last_cadence
     if intervals is None or len(intervals) < MIN_INTERVALS:
         return None
+    if _last_cadence[0] is intervals:
+        return _last_cadence[1]
     n = len(intervals)
-    mean = math.fsum(intervals) / n
-    return mean, math.sqrt(math.fsum((x - mean) ** 2 for x in intervals) / n)
+    mean = sum(intervals) / n
+    var = sum(map(operator.mul, intervals, intervals)) / n - mean * mean
+    result = (mean, math.sqrt(var) if var > 1e-12 * mean * mean else 0.0)
+    _last_cadence = (intervals, result)
+    return result
 
 
 def cadence_sign(intervals: Sequence[float] | None) -> float | None:

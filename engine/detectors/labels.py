@@ -122,9 +122,11 @@ class LabelledLog(Keyed, LabelReader):
                 rec.last = ts
             self._trim(rec)
         self.where[event_id] = (key, ts)
-        label = self.label(event_id)
-        if label is not None and label[0]:
-            insort(rec.fraud, (ts, label[1], event_id))
+        context = self.context
+        if context is not None and context.labels:  # a label may come before its event
+            label = context.labels.get(event_id)
+            if label is not None and label[0]:
+                insort(rec.fraud, (ts, label[1], event_id))
         self.tick(ts)
 
     def _trim(self, rec: _Risk) -> None:
