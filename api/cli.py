@@ -97,8 +97,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    failed = 0
-    total = 0
+    passed = failed = 0
     for path in _pack_files(args.paths):
         text = _read(path)
         if text is None:
@@ -106,11 +105,12 @@ def cmd_test(args: argparse.Namespace) -> int:
             continue
         pack, diags = _diagnostics(path, text)
         if pack is None:
+            # a pack that does not check counts as one failure: none of its tests can run
             print(render_all(diags, Source(str(path), text)), file=sys.stderr)
+            print(f"{path}: FAILED: the pack does not check; no test ran")
             failed += 1
             continue
         for result in run_tests(pack):
-            total += 1
             got = result.decision
             summary = (
                 f"{got.outcome}, score {got.score:g}, hits {', '.join(h.rule for h in got.hits) or 'none'}"
@@ -121,8 +121,11 @@ def cmd_test(args: argparse.Namespace) -> int:
             print(f"{path}:{result.line}: {mark}: {result.name} ({summary})")
             for failure in result.failures:
                 print(f"    {failure}")
-            failed += 0 if result.passed else 1
-    print(f"{total - failed} passed, {failed} failed")
+            if result.passed:
+                passed += 1
+            else:
+                failed += 1
+    print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
 

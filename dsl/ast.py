@@ -29,6 +29,18 @@ class Span(msgspec.Struct, frozen=True, eq=False):
 NO_SPAN = Span()
 
 
+class Spans(msgspec.Struct, frozen=True, eq=False):
+    """Spans of the parts of a node (keys of an object); like Span, never part of equality."""
+
+    items: tuple[Span, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Spans)
+
+    def __hash__(self) -> int:
+        return 0
+
+
 class Node(msgspec.Struct, frozen=True, kw_only=True):
     span: Span = NO_SPAN
 
@@ -181,6 +193,7 @@ class RuleId(Node, frozen=True):
 
 class Explain(Node, frozen=True):
     template: str
+    template_span: Span = NO_SPAN
 
 
 RuleClause = (
@@ -220,6 +233,11 @@ class ObjectValue(Node, frozen=True):
     """``{ card_id: "c1", geo: { lat: 1.0, lon: 2.0 } }`` in a test."""
 
     pairs: tuple[tuple[str, Any], ...]
+    key_spans: Spans = Spans()
+
+    def key_span(self, index: int) -> Span:
+        items = self.key_spans.items
+        return items[index] if index < len(items) else self.span
 
 
 class GivenEvent(Node, frozen=True):

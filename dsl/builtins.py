@@ -14,6 +14,20 @@ from typing import Any
 from dsl.types import ANY, NUMBER, STRING, TIMESTAMP, FunctionSig, Param
 
 
+def _null_on_error(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Arguments of ``any`` type may hold the wrong kind of value: that gives null, not an error."""
+
+    def safe(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except (TypeError, AttributeError, ValueError, OverflowError):
+            return None
+
+    safe.__name__ = fn.__name__
+    safe.__doc__ = fn.__doc__
+    return safe
+
+
 def _abs(x: float | None) -> float | None:
     return None if x is None else abs(x)
 
@@ -71,6 +85,9 @@ def _log(x: float | None) -> float | None:
 
 
 _N = Param("x", NUMBER)
+_abs, _min, _max, _len, _lower, _upper, _hour, _weekday, _distance_km, _log = (
+    _null_on_error(f) for f in (_abs, _min, _max, _len, _lower, _upper, _hour, _weekday, _distance_km, _log)
+)
 
 BUILTINS: dict[str, tuple[FunctionSig, Callable[..., Any]]] = {
     "abs": (FunctionSig("abs", (_N,), NUMBER, doc="absolute value"), _abs),

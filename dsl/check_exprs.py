@@ -53,6 +53,22 @@ class Scope:
     let_resolver: Any = None
     #: the pack's lets, so that narrowing sees through them
     lets: dict[str, ast.Let] | None = None
+    #: every kind the pack is on
+    pack_kinds: tuple[str, ...] = ()
+
+
+_QUIET = re2.Options()
+_QUIET.log_errors = False  # the error is reported as a diagnostic, not on stderr
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why RE2 rejects ``pattern``, or None when it compiles."""
+    try:
+        re2.compile(pattern, _QUIET)
+    except Exception as exc:  # re2 raises its own error type, with a bytes message
+        detail = exc.args[0] if exc.args else exc
+        return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+    return None
 
 
 def static_bool(
@@ -143,10 +159,9 @@ def _check(expr: ast.Expr, scope: Scope) -> Type:
         subject = check_expr(expr.subject, scope)
         if subject not in (STRING, ANY, NULL):
             _err(scope, expr.subject.span, "type", f"'matches' needs a string on its left, not {subject}")
-        try:
-            re2.compile(expr.pattern)
-        except Exception as exc:  # re2 raises its own error type
-            _err(scope, expr.pattern_span, "regex", f"invalid regular expression: {exc}")
+        problem = regex_problem(expr.pattern)
+        if problem:
+            _err(scope, expr.pattern_span, "regex", f"invalid regular expression: {problem}")
         return BOOL
     if isinstance(expr, ast.Between):
         types = [check_expr(e, scope) for e in (expr.subject, expr.low, expr.high)]
@@ -241,12 +256,13 @@ def _call(expr: ast.Call, scope: Scope) -> Type:
         return _err(scope, expr.func_span, "unknown-function", f"unknown function '{expr.func}'{hint}")
     if sig.kinds is not None and scope.kind.name not in sig.kinds:
         kinds = ", ".join(sorted(sig.kinds))
+        reachable = sorted(sig.kinds & set(scope.pack_kinds))
+        hint = f'; narrow with event.kind == "{reachable[0]}" and ...' if reachable else ""
         _err(
             scope,
             expr.func_span,
             "kind",
-            f"'{expr.func}' cannot serve {scope.kind.name} events (only {kinds}); "
-            f'narrow with event.kind == "{sorted(sig.kinds)[0]}" and ...',
+            f"'{expr.func}' cannot serve {scope.kind.name} events (only {kinds}){hint}",
         )
     bound = bind_arguments(expr, sig, scope)
     if bound is not None and sig.validate is not None:
@@ -287,7 +303,9 @@ def bind_arguments(expr: ast.Call, sig: FunctionSig, scope: Scope) -> dict[str, 
             "argument",
             f"{sig.name}(): positional arguments must come before named ones",
         )
-        ok = False
+        for arg in expr.args:
+            check_expr(arg.value, scope)
+        return None
     max_positional = None if sig.variadic else len(params)
     if max_positional is not None and len(positional) > max_positional:
         _err(
@@ -321,7 +339,7 @@ def bind_arguments(expr: ast.Call, sig: FunctionSig, scope: Scope) -> dict[str, 
         bound[arg.name] = arg.value
         ok &= _check_arg(arg, param, sig, scope)
     missing = [p.name for p in params if p.required and p.name not in bound]
-    if missing:
+    if missing and ok:  # after a misnamed argument, "missing" would only repeat the same mistake
         needed = sum(1 for p in params if p.required)
         _err(
             scope,
@@ -445,6 +463,22 @@ def _compare(expr: ast.Compare, scope: Scope) -> Type:
     return BOOL
 
 
+def _sides(expr: ast.Expr) -> tuple[ast.Expr, ...]:
+    if isinstance(expr, ast.Compare):
+        return (expr.left, expr.right)
+    if isinstance(expr, ast.Between):
+        return (expr.subject, expr.low, expr.high)
+    return ()
+
+
+def _is_number_literal(expr: ast.Expr) -> bool:
+    return (
+        isinstance(expr, ast.Literal)
+        and isinstance(expr.value, int | float)
+        and not isinstance(expr.value, bool)
+    )
+
+
 def _require_ordered(scope: Scope, expr: ast.Expr, left: Type, right: Type, op: str) -> None:
     span = expr.op_span if isinstance(expr, ast.Compare) and expr.op_span.line else expr.span
     if left not in _ORDERED or right not in _ORDERED:
@@ -453,7 +487,7 @@ def _require_ordered(scope: Scope, expr: ast.Expr, left: Type, right: Type, op: 
     elif not compatible(left, right):
         hint = (
             " (write durations as 30s, 10m, 1h, 7d)"
-            if DURATION in (left, right) and NUMBER in (left, right)
+            if {left, right} == {DURATION, NUMBER} and any(_is_number_literal(side) for side in _sides(expr))
             else ""
         )
         _err(scope, span, "type", f"cannot compare {left} with {right}{hint}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from dsl import ast
@@ -78,7 +79,8 @@ def _clause(clause: ast.TestClause, checked: CheckedPack, rule_names: list[str],
 
 
 def _object(obj: ast.ObjectValue, shape: Type, where: str, out: Collector, top: bool = False) -> None:
-    for key, value in obj.pairs:
+    for index, (key, value) in enumerate(obj.pairs):
+        span = obj.key_span(index)
         if top and key == "timestamp":
             expected: Type | None = TIMESTAMP
         elif top and key in ("id", "kind"):
@@ -87,20 +89,25 @@ def _object(obj: ast.ObjectValue, shape: Type, where: str, out: Collector, top: 
             expected = shape.field(key)
         if expected is None:
             names = [n for n, _ in shape.fields] + (["id", "timestamp"] if top else [])
-            out.error(
-                obj.span, "unknown-field", f"unknown field '{key}' on {where}{did_you_mean(key, names)}"
-            )
+            out.error(span, "unknown-field", f"unknown field '{key}' on {where}{did_you_mean(key, names)}")
             continue
         problem = _value_problem(value, expected, f"{where}.{key}", out)
         if problem:
-            out.error(obj.span, "type", problem)
+            out.error(span, "type", problem)
 
 
 def _value_problem(value: Any, expected: Type, where: str, out: Collector) -> str | None:
     if value is None or expected == ANY:
         return None
     if expected == TIMESTAMP:
-        return None if isinstance(value, str) else f"{where} is a timestamp string (RFC 3339)"
+        if isinstance(value, str):
+            try:
+                parsed = dt.datetime.fromisoformat(value)
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is not None:
+                return None
+        return f'{where} must be an RFC 3339 time with a zone, e.g. "2026-01-01T02:00:00Z"'
     if expected == STRING:
         return None if isinstance(value, str) else f"{where} must be a string"
     if expected == NUMBER:

@@ -12,13 +12,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from dsl import ast
 from dsl.analysis import CheckedPack, ModelInfo, RuleInfo
 from dsl.check_exprs import Scope, check_expr, static_bool
 from dsl.check_tests import check_tests
 from dsl.check_warnings import warn
 from dsl.diagnostics import Collector, Diagnostic, Source, did_you_mean
-from dsl.types import ANY, BOOL, NULL, NUMBER, STRING, Environment, Type, list_of
+from dsl.types import ANY, BOOL, DURATION, NULL, NUMBER, STRING, Environment, Type, list_of
 
 RESERVED = frozenset(
     [
@@ -139,6 +141,7 @@ def check(pack: ast.Pack, env: Environment, source: Source) -> tuple[CheckedPack
             checked.types,
             let_resolver=_Lets(lets),
             lets=lets,
+            pack_kinds=kinds,
         )
         for name, let in lets.items():
             if name not in scope.let_types:
@@ -228,7 +231,7 @@ def _list_type(decl: ast.ListDef, out: Collector) -> Type:
         if not isinstance(item, ast.Literal | ast.Duration):
             out.error(item.span, "list-constant", f"list '{decl.name}' may only hold constants")
             continue
-        t = NUMBER if isinstance(item, ast.Duration) else _literal(item.value)
+        t = DURATION if isinstance(item, ast.Duration) else _literal(item.value)
         if elem == NULL:
             elem = t
         elif t != elem:
@@ -331,35 +334,50 @@ def _explain_parts(explain: ast.Explain, out: Collector) -> tuple[str | ast.Expr
     parts: list[str | ast.Expr] = []
     pos = 0
     text = explain.template
-    for m in re.finditer(r"\{([^{}]*)\}", text):
+    where = explain.template_span if explain.template_span.line else explain.span
+    raw = out.source.line(where.line)[where.column - 1 : where.end_column - 1]
+    raw_starts = [m.start(1) for m in _PLACEHOLDER.finditer(raw)]
+    for index, m in enumerate(_PLACEHOLDER.finditer(text)):
         parts.append(text[pos : m.start()])
+        offset = raw_starts[index] if index < len(raw_starts) else 0
+        # parse_expression puts the text at line 2, column 9 of a scratch pack
+        delta = where.column + offset - 9
         try:
-            expr = parse_expression(m.group(1))
+            expr = _shift(parse_expression(m.group(1)), where.line, delta)
         except (ParseFailure, Exception):
-            out.error(explain.span, "explain", f"'{{{m.group(1)}}}' in explain is not an expression")
-            expr = ast.Literal(None)
-        parts.append(_respan(expr, explain.span))
+            start = where.column + offset
+            span = ast.Span(where.line, start, where.line, start + max(1, len(m.group(1))))
+            out.error(span, "explain", f"'{{{m.group(1)}}}' in explain is not an expression")
+            expr = ast.Literal(None, span=span)
+        parts.append(expr)
         pos = m.end()
     parts.append(text[pos:])
     return tuple(p for p in parts if p != "")
 
 
-def _respan(expr: ast.Expr, span: ast.Span) -> ast.Expr:
-    """Point the nodes of an explain expression at the explain clause for diagnostics."""
-    import msgspec
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
+
+def _shift(node: Any, line: int, delta: int) -> Any:
+    """Move the spans of a parsed explain expression to where it stands in the pack."""
     changes: dict[str, Any] = {}
-    for name in expr.__struct_fields__:
-        value = getattr(expr, name)
+    for name in node.__struct_fields__:
+        value = getattr(node, name)
         if isinstance(value, ast.Span):
-            changes[name] = span
+            changes[name] = _moved(value, line, delta)
         elif isinstance(value, ast.Node):
-            changes[name] = _respan(value, span)  # type: ignore[arg-type]
-        elif isinstance(value, tuple) and value and isinstance(value[0], ast.Node):
-            changes[name] = tuple(_respan(v, span) for v in value)
-        elif isinstance(value, tuple) and value and isinstance(value[0], ast.Span):
-            changes[name] = tuple(span for _ in value)
-    return msgspec.structs.replace(expr, **changes)
+            changes[name] = _shift(value, line, delta)
+        elif isinstance(value, tuple) and value and isinstance(value[0], ast.Node | ast.Span):
+            changes[name] = tuple(
+                _moved(v, line, delta) if isinstance(v, ast.Span) else _shift(v, line, delta) for v in value
+            )
+    return msgspec.structs.replace(node, **changes)
+
+
+def _moved(span: ast.Span, line: int, delta: int) -> ast.Span:
+    if not span.line:
+        return span
+    return ast.Span(line, span.column + delta, line, span.end_column + delta)
 
 
 def _unique_rule_ids(rules: list[RuleInfo | None], out: Collector) -> None:

@@ -15,6 +15,7 @@ literals from the pack itself.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from dsl import ast
 from dsl.analysis import CheckedPack, RuleInfo
 from dsl.check_exprs import static_bool
 from dsl.formatter import expr_source
-from dsl.types import ANY, DURATION, KindSchema, Type
+from dsl.types import ANY, DURATION, TIMESTAMP, KindSchema, Type
 
 _ORDER_OPS = {"<", "<=", ">", ">="}
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
@@ -114,7 +115,11 @@ class _Emitter:
     # ---- values
     def value(self, expr: ast.Expr) -> str:
         if isinstance(expr, ast.Literal):
-            return repr(expr.value)
+            return _literal_code(expr.value)
+        if isinstance(expr, ast.Binary | ast.Unary | ast.Compare) and expr_is_boolean(expr):
+            fixed = static_bool(expr, self.kind, self.unit.checked.lets)
+            if fixed is not None:
+                return repr(fixed)  # narrowed: the other side is never evaluated for this kind
         if isinstance(expr, ast.Duration):
             return repr(float(expr.seconds))
         if isinstance(expr, ast.Field):
@@ -134,6 +139,8 @@ class _Emitter:
             t = self.tmp()
             if expr.op == "not":
                 return f"(None if ({t} := {inner}) is None else not {t})"
+            if self.type_of(expr.operand) == ANY:
+                return f"_neg({inner})"
             return f"(None if ({t} := {inner}) is None else -{t})"
         if isinstance(expr, ast.Binary):
             return self.binary_value(expr)
@@ -180,6 +187,8 @@ class _Emitter:
             return f"{helper}({left}, {right})"
         if ANY in (self.type_of(expr.left), self.type_of(expr.right)):
             return f"_arith({expr.op!r}, {left}, {right})"
+        if TIMESTAMP in (self.type_of(expr.left), self.type_of(expr.right)):
+            return f"_time_arith({expr.op!r}, {left}, {right})"
         return f"(None if ({a} := {left}) is None or ({b} := {right}) is None else {a} {expr.op} {b})"
 
     def cond_value(self, expr: ast.Expr) -> str:
@@ -234,12 +243,13 @@ class _Emitter:
         if isinstance(expr, ast.Unary) and expr.op == "not":
             return self.falsity(expr.operand)
         if isinstance(expr, ast.IsNull):
-            return f"({self.value(expr.subject)} is {'not ' if expr.negated else ''}None)"
+            return self.is_null(expr, True)
         if isinstance(expr, ast.Compare):
             return self.compare(expr, expr.op)
         if isinstance(expr, ast.Matches):
-            subject, pattern = self.operand(expr.subject), self.unit.regex(expr.pattern)
-            return f"(isinstance({subject}, str) and {pattern}.search({subject}) is not None)"
+            subject, bind = self.operand(expr.subject)
+            pattern = self.unit.regex(expr.pattern)
+            return f"(isinstance({bind or subject}, str) and {pattern}.search({subject}) is not None)"
         if isinstance(expr, ast.Between):
             return self.between(expr, True)
         return f"({self.value(expr)} is True)"
@@ -255,13 +265,14 @@ class _Emitter:
         if isinstance(expr, ast.Unary) and expr.op == "not":
             return self.truth(expr.operand)
         if isinstance(expr, ast.IsNull):
-            return f"({self.value(expr.subject)} is {'' if expr.negated else 'not '}None)"
+            return self.is_null(expr, False)
         if isinstance(expr, ast.Compare):
             negated = {"in": "not in", "not in": "in"}.get(expr.op) or _NEGATE[expr.op]
             return self.compare(expr, negated)
         if isinstance(expr, ast.Matches):
-            subject, pattern = self.operand(expr.subject), self.unit.regex(expr.pattern)
-            return f"(isinstance({subject}, str) and {pattern}.search({subject}) is None)"
+            subject, bind = self.operand(expr.subject)
+            pattern = self.unit.regex(expr.pattern)
+            return f"(isinstance({bind or subject}, str) and {pattern}.search({subject}) is None)"
         if isinstance(expr, ast.Between):
             return self.between(expr, False)
         return f"({self.value(expr)} is False)"
@@ -323,10 +334,37 @@ class _Emitter:
         operands = [(*self.operand(e), e) for e in (expr.subject, expr.low, expr.high)]
         guards = self.guards(operands)
         subject, low, high = (o[0] for o in operands)
-        test = f"{low} <= {subject} <= {high}"
         if ANY in (self.type_of(expr.subject), self.type_of(expr.low), self.type_of(expr.high)):
-            test = f"_order('<=', {low}, {subject}) and _order('<=', {subject}, {high})"
+            # unorderable values make the test null: neither it nor its negation holds
+            if truth:
+                test = f"_order('<=', {low}, {subject}) and _order('<=', {subject}, {high})"
+            else:
+                test = f"(_order('>', {low}, {subject}) or _order('>', {subject}, {high}))"
+            return "(" + " and ".join([*guards, test]) + ")"
+        test = f"{low} <= {subject} <= {high}"
         return "(" + " and ".join([*guards, test if truth else f"not ({test})"]) + ")"
+
+    def is_null(self, expr: ast.IsNull, truth: bool) -> str:
+        if isinstance(expr.subject, ast.Literal | ast.Duration | ast.ListExpr):
+            is_null = isinstance(expr.subject, ast.Literal) and expr.subject.value is None
+            return repr(is_null != expr.negated if truth else is_null == expr.negated)
+        positive = expr.negated != truth  # "is None" when this polarity means the value is null
+        return f"({self.value(expr.subject)} is {'' if positive else 'not '}None)"
+
+
+def _literal_code(value: Any) -> str:
+    """Python source for a literal; non-finite floats have no literal of their own."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({repr(value)!r})"
+    return repr(value)
+
+
+def expr_is_boolean(expr: ast.Expr) -> bool:
+    return (
+        (isinstance(expr, ast.Binary) and expr.op in ("and", "or"))
+        or (isinstance(expr, ast.Unary) and expr.op == "not")
+        or isinstance(expr, ast.Compare)
+    )
 
 
 class _Unit:
@@ -691,32 +729,44 @@ def _effects(em: _Emitter, rule: RuleInfo) -> list[str]:
 
 def _explanation(em: _Emitter, rule: RuleInfo) -> str:
     assert rule.when is not None
-    parts: list[str] = []
-    for node in _comparisons(rule.when, em.unit.checked, em.kind, set()):
-        parts.append(_explain_comparison(em, node))
-    return "(" + "".join(f"{p}, " for p in parts) + ")"
+    return _explain(em, rule.when, "T", frozenset())
 
 
-def _comparisons(expr: ast.Expr, checked: CheckedPack, kind: str, seen: set[str]) -> list[ast.Expr]:
-    """The comparisons of a condition, looking through lets, in source order."""
-    if static_bool(expr, kind, checked.lets) is not None:
-        return []
+def _explain(em: _Emitter, expr: ast.Expr, mode: str, seen: frozenset[str]) -> str:
+    """Code for the tuple of explanation lines of the comparisons that were evaluated.
+
+    ``mode`` is how the expression was evaluated: ``T`` (is it true), ``F`` (is it false)
+    or ``V`` (its value, for lets). The explanation follows the same short-circuits, so
+    it never evaluates an operand the condition skipped.
+    """
+    checked = em.unit.checked
+    if static_bool(expr, em.kind, checked.lets) is not None:
+        return "()"
     if isinstance(expr, ast.Binary) and expr.op in ("and", "or"):
-        left = _comparisons(expr.left, checked, kind, seen)
-        fixed = static_bool(expr.left, kind, checked.lets)
-        if (expr.op == "and" and fixed is False) or (expr.op == "or" and fixed is True):
-            return left
-        return left + _comparisons(expr.right, checked, kind, seen)
+        left = _explain(em, expr.left, mode, seen)
+        right = _explain(em, expr.right, mode, seen)
+        stop = {
+            ("and", "T"): None,
+            ("or", "F"): None,
+            ("and", "F"): em.falsity(expr.left),
+            ("or", "T"): em.truth(expr.left),
+            ("and", "V"): f"({em.value(expr.left)} is False)",
+            ("or", "V"): f"({em.value(expr.left)} is True)",
+        }[(expr.op, mode)]
+        if stop is None:
+            return f"({left} + {right})"
+        return f"({left} if {stop} else {left} + {right})"
     if isinstance(expr, ast.Unary) and expr.op == "not":
-        return _comparisons(expr.operand, checked, kind, seen)
-    if isinstance(expr, ast.Name) and expr.name in checked.lets and expr.name not in seen:
-        seen.add(expr.name)
-        return _comparisons(checked.lets[expr.name].expr, checked, kind, seen)
-    if isinstance(expr, ast.Compare | ast.Matches | ast.Between | ast.IsNull):
-        return [expr]
-    if isinstance(expr, ast.Field | ast.Call | ast.Name):
-        return [expr]  # a boolean field, detector or let: show its value
-    return []
+        return _explain(em, expr.operand, {"T": "F", "F": "T", "V": "V"}[mode], seen)
+    if isinstance(expr, ast.Name) and expr.name in checked.lets:
+        if expr.name in seen:
+            return "()"
+        return _explain(em, checked.lets[expr.name].expr, "V", seen | {expr.name})
+    if isinstance(
+        expr, ast.Compare | ast.Matches | ast.Between | ast.IsNull | ast.Field | ast.Call | ast.Name
+    ):
+        return f"({_explain_comparison(em, expr)},)"
+    return "()"
 
 
 Part = tuple[bool, str]  # (is code, text or Python code)

@@ -6,6 +6,8 @@ fixes layout, so ``parse(format_pack(p)) == p`` (spans aside) for every pack.
 
 from __future__ import annotations
 
+import decimal
+import math
 from typing import Any
 
 from dsl import ast
@@ -40,8 +42,10 @@ def quote(value: str) -> str:
             out.append("\\r")
         elif ch == "\\":
             nxt = value[i + 1] if i + 1 < len(value) else ""
-            out.append("\\\\" if nxt == "" or nxt in _KNOWN_ESCAPES else "\\")
-        elif ord(ch) < 32:
+            # a lone backslash reads back only before a plain character that starts no escape
+            single = nxt != "" and nxt not in _KNOWN_ESCAPES and nxt.isprintable()
+            out.append("\\" if single else "\\\\")
+        elif not ch.isprintable() and ord(ch) < 0x10000:
             out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
@@ -49,9 +53,12 @@ def quote(value: str) -> str:
 
 
 def number(value: int | float) -> str:
+    """A number as the language writes it: no exponent, and a float always has its point."""
     if isinstance(value, float):
-        text = repr(value)
-        return text if "e" not in text and "inf" not in text and "nan" not in text else f"{value:.6f}"
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} has no literal in the rule language")
+        text = format(decimal.Decimal(repr(value)), "f")
+        return text if "." in text else text + ".0"
     return str(value)
 
 

@@ -7,6 +7,7 @@ reported at once instead of only the first.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -96,6 +97,7 @@ def _all_syntax_errors(source: Source) -> list[Diagnostic]:
     if not starts or starts[0] != _first_code_offset(text):
         starts.insert(0, 0)
     bounds = list(zip(starts, [*starts[1:], len(text)], strict=True))
+    last = len(bounds) - 1
     for index, (begin, end) in enumerate(bounds):
         chunk = _blank(text[:begin]) + text[begin:end] + _blank(text[end:])
         start = "pack_header" if index == 0 and text[begin:].lstrip().startswith("pack") else "item"
@@ -103,7 +105,7 @@ def _all_syntax_errors(source: Source) -> list[Diagnostic]:
             tree = lark_parser().parse(chunk, start=start)
             _Builder().transform(tree)
         except UnexpectedInput as exc:
-            _report(collector, exc, chunk, start)
+            _report(collector, exc, chunk, start, final=index == last)
         except VisitError as exc:
             if isinstance(exc.orig_exc, _BuildError):
                 collector.error(exc.orig_exc.span, "syntax", exc.orig_exc.message)
@@ -136,11 +138,12 @@ def _blank(text: str) -> str:
     return re.sub(r"[^\n]", " ", text)
 
 
-def _report(collector: Collector, exc: UnexpectedInput, text: str, start: str) -> None:
+def _report(collector: Collector, exc: UnexpectedInput, text: str, start: str, final: bool = True) -> None:
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         line, column = _end_position(text)
-        message = f"unexpected end of file; expected {describe_expected(exc.expected)}"
+        where = "unexpected end of file" if final else "this statement is incomplete"
+        message = f"{where}; expected {describe_expected(exc.expected)}"
         width = 1
     elif isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream or 0
@@ -151,6 +154,8 @@ def _report(collector: Collector, exc: UnexpectedInput, text: str, start: str) -
         assert isinstance(exc, UnexpectedToken)
         token = exc.token
         label = _match_example(exc, start)
+        if label is None and token.type == "EQUAL":
+            label = "'=' only names a let or a list; to compare use '=='"
         shown = str(token).replace("\n", " ")
         if label:
             message = label.format(token=shown)
@@ -262,7 +267,12 @@ def duration_seconds(text: str) -> float:
 
 
 def _number(token: Token) -> int | float:
-    return float(token) if token.type == "DECIMAL" else int(token)
+    if token.type != "DECIMAL":
+        return int(token)
+    value = float(token)
+    if not math.isfinite(value):
+        raise _BuildError(_tspan(token), f"the number {token[:20]}... is too large")
+    return value
 
 
 @v_args(meta=True)
@@ -274,7 +284,7 @@ class _Builder(Transformer[Token, Any]):
         return ast.Literal(int(c[0]), span=_span(meta))
 
     def dec_lit(self, meta: Any, c: list[Token]) -> ast.Literal:
-        return ast.Literal(float(c[0]), span=_span(meta))
+        return ast.Literal(_number(c[0]), span=_span(meta))
 
     def str_lit(self, meta: Any, c: list[Token]) -> ast.Literal:
         return ast.Literal(unquote(c[0]), span=_span(meta))
@@ -427,7 +437,7 @@ class _Builder(Transformer[Token, Any]):
         return ast.RuleId(unquote(c[0]), span=_span(meta))
 
     def explain_clause(self, meta: Any, c: list[Token]) -> ast.Explain:
-        return ast.Explain(unquote(c[0]), span=_span(meta))
+        return ast.Explain(unquote(c[0]), template_span=_tspan(c[0]), span=_span(meta))
 
     def model(self, meta: Any, c: list[Any]) -> ast.Model:
         return ast.Model(str(c[0]), tuple(c[1:]), name_span=_tspan(c[0]), span=_span(meta))
@@ -490,16 +500,17 @@ class _Builder(Transformer[Token, Any]):
 
     # --- test values
     def object(self, meta: Any, c: list[Any]) -> ast.ObjectValue:
-        pairs = tuple(p for p in c if p is not None)
+        entries = [p for p in c if p is not None]
         seen: set[str] = set()
-        for key, _ in pairs:
+        for key, _, span in entries:
             if key in seen:
-                raise _BuildError(_span(meta), f"field '{key}' given twice")
+                raise _BuildError(span, f"field '{key}' given twice")
             seen.add(key)
-        return ast.ObjectValue(pairs, span=_span(meta))
+        pairs = tuple((key, value) for key, value, _ in entries)
+        return ast.ObjectValue(pairs, ast.Spans(tuple(span for _, _, span in entries)), span=_span(meta))
 
-    def pair(self, meta: Any, c: list[Any]) -> tuple[str, Any]:
-        return (str(c[0]), c[1])
+    def pair(self, meta: Any, c: list[Any]) -> tuple[str, Any, ast.Span]:
+        return (str(c[0]), c[1], _tspan(c[0]))
 
     def string(self, meta: Any, c: list[Token]) -> str:
         return unquote(c[0])

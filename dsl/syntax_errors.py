@@ -78,6 +78,10 @@ _ITEM_EXAMPLES: dict[str, list[str]] = {
     "'priority' takes low, normal, high or urgent; found '{token}'": [
         'rule r case queue "q" priority critical'
     ],
+    "'=' only names a let or a list; to compare use '=='": [
+        "rule r when a = 1",
+        "outcome block when score = 1",
+    ],
     "a 'let' reads 'let name = expression'; found '{token}'": ["let = 1", "let x 1", "let x == 1"],
     "a 'list' reads 'list name = [..]' or 'list name = managed \"key\"'; found '{token}'": [
         "list x",

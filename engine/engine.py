@@ -13,13 +13,14 @@ from typing import Any
 
 import msgspec
 
-from engine.decision import OUTCOME_RANK, Decision, risk_level
+from engine.decision import OUTCOME_RANK, Decision
 from engine.detectors.base import StateFamily
 from engine.events import KINDS, BaseEvent
 from engine.pack import CompiledPack, Evaluator, Feeder
 from engine.runtime import epoch
 from engine.state import MemoryStore
 
+_RISK_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 _VERDICT_RANK = {"allow": 0, "review": 1, "block": 2}
 _KIND_OF_TYPE: dict[type, str] = {cls: name for name, cls in KINDS.items()}
 
@@ -161,6 +162,6 @@ def combine(decisions: list[Decision]) -> Decision:
     effects = tuple(e for d in decisions for e in d.effects)
     verdicts = [d.verdict for d in decisions if d.verdict is not None]
     verdict = max(verdicts, key=lambda v: _VERDICT_RANK[v or "allow"]) if verdicts else None
-    return Decision(
-        lead.event_id, lead.outcome, score, risk_level(score), verdict, hits, shadow, effects, lead.pack
-    )
+    # each pack grades risk with its own thresholds: the combined level is the most severe
+    risk = max((d.risk_level for d in decisions), key=_RISK_RANK.__getitem__)
+    return Decision(lead.event_id, lead.outcome, score, risk, verdict, hits, shadow, effects, lead.pack)

@@ -81,6 +81,8 @@ class CompiledPack:
             "_div": runtime.div,
             "_mod": runtime.mod,
             "_arith": runtime.arith,
+            "_neg": runtime.neg,
+            "_time_arith": runtime.time_arith,
             "_order": runtime.order,
             "_contains": runtime.contains,
             "_floor": runtime.floor,

@@ -71,6 +71,27 @@ def arith(op: str, a: Any, b: Any) -> Any:
         return None
 
 
+def neg(value: Any) -> Any:
+    """Unary minus on an ``any``-typed value: null unless it is a number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return -value
+    return None
+
+
+def time_arith(op: str, a: Any, b: Any) -> Any:
+    """Timestamps are datetimes, durations seconds: t - t is a duration, t ± d a timestamp."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+        return (a - b).total_seconds() if op == "-" else None
+    if isinstance(a, dt.datetime):
+        delta = dt.timedelta(seconds=float(b))
+        return a + delta if op == "+" else a - delta
+    if isinstance(b, dt.datetime) and op == "+":
+        return b + dt.timedelta(seconds=float(a))
+    return None
+
+
 def order(op: str, a: Any, b: Any) -> bool:
     """An ordering test on ``any``-typed values; values that cannot be ordered do not match."""
     try:
@@ -93,12 +114,14 @@ def contains(item: Any, collection: Any, positive: bool) -> bool:
 
 
 def dig(value: Any, path: tuple[str, ...]) -> Any:
-    """A nested value of an ``attributes`` map (or a mapping event); null when absent."""
+    """A nested value of an ``attributes`` map (or a mapping event); null when absent.
+
+    Only mapping keys are followed, never Python attributes of the values.
+    """
     for key in path:
-        if isinstance(value, dict):
-            value = value.get(key)
-        else:
-            value = getattr(value, key, None)
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
         if value is None:
             return None
     return value
@@ -127,13 +150,8 @@ def show(value: Any) -> str:
             return quote(value)
         return '"' + str(value) + '"'
     if cls is float:
-        text = repr(value)
-        if "e" not in text and "n" not in text and len(text) - text.find(".") <= 5:
-            return text  # at most 4 decimals: shown exactly as written
-        if not math.isfinite(value) or not 1e-4 <= abs(value) < 1e15:
-            return f"{value:.4g}"
-        fixed = f"{value:.4f}".rstrip("0")
-        return fixed + "0" if fixed.endswith(".") else fixed
+        # exactly the value compared, so an explanation never contradicts its comparison
+        return repr(value) if math.isfinite(value) else ("null" if value != value else repr(value))
     if cls is int:
         return str(value)
     if isinstance(value, dt.datetime):

@@ -67,7 +67,10 @@ def build_events(test: ast.Test) -> list[Any]:
                 **fields,
             }
             if "timestamp" in fields:
-                clock = dt.datetime.fromisoformat(str(fields["timestamp"]))
+                try:
+                    clock = dt.datetime.fromisoformat(str(fields["timestamp"]))
+                except ValueError:
+                    raise EventError(f"timestamp {fields['timestamp']!r} is not an RFC 3339 time") from None
             events.append(event_from_dict(data))
     return events
 

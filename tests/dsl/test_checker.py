@@ -95,14 +95,6 @@ def test_a_detector_used_on_a_kind_it_cannot_serve() -> None:
     assert _check(multi('event.kind == "login" and login_burst(event.device_id) > 3')) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/checker.py _list_type: items that are durations give the named list the type "
-        "'list of number', so with `list windows = [1h, 2h]` the rule `when 30m * 2 in windows` is "
-        "rejected (\"'in' compares duration with a list of number\") while `60m in [1h, 2h]` is accepted"
-    ),
-)
 def test_a_named_list_of_durations() -> None:
     text = f"pack p 1.0.0\non payment\nlist windows = [1h, 2h]\nrule r\n  when 30m * 2 in windows\n{OUTCOME}"
     assert errors(text) == []
@@ -170,15 +162,6 @@ def test_warnings() -> None:
     assert errors(text) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/check_warnings.py warn: 'can never fire' only uses static_bool (boolean literals and "
-        "event.kind narrowing), so rules whose condition is another constant that never holds "
-        '(`when null`, `when 1 > 2`, `when "a" == "b"`) get no warning, though SPEC lists '
-        "'a rule that can never fire because its condition is a constant'"
-    ),
-)
 @pytest.mark.parametrize("when", ["null", "1 > 2", '"a" == "b"'])
 def test_a_constant_condition_that_never_holds_is_warned(when: str) -> None:
     text = f"pack p 1.0.0\non payment\nrule r\n  when {when}\n{OUTCOME}"

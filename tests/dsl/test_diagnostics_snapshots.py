@@ -119,95 +119,39 @@ def _only(path_stem: str) -> list[Diagnostic]:
     return diags
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/parser.py _report: '=' is lexed as the EQUAL token, so the friendly "
-        "UnexpectedCharacters message \"unexpected '='; to compare use '=='\" is never reached; "
-        '`when event.channel = "ecom"` gets "unexpected \'=\'; expected and, between, case, ..."'
-    ),
-)
 def test_single_equals_suggests_double_equals() -> None:
     (diag,) = _only("syntax_single_equals")
     assert (diag.line, diag.column) == (5, 22)
     assert "'=='" in diag.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/check_exprs.py _check (Matches): the re2 error is rendered with str(exc) of a "
-        "bytes argument, giving \"invalid regular expression: b'missing ): ^(10\\\\.|192\\\\.168'\" "
-        "(a Python bytes repr with doubled backslashes) instead of the plain re2 message"
-    ),
-)
 def test_invalid_regex_message_is_plain_text() -> None:
     (diag,) = _only("invalid_regex")
     assert (diag.line, diag.column, diag.code) == (5, 25, "regex")
     assert diag.message == r"invalid regular expression: missing ): ^(10\.|192\.168"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/check_exprs.py bind_arguments: after reporting 'positional arguments must come "
-        "before named ones' for velocity(key: event.card_id, 1h) it still binds the positional "
-        "1h to 'key' and reports the false \"'key' is given twice\" and \"missing w\" as well"
-    ),
-)
 def test_positional_after_named_is_one_error() -> None:
     diags = _only("positional_after_named")
     assert [d.message for d in diags] == ["velocity(): positional arguments must come before named ones"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/checker.py _respan: every node of an explain {expr} gets the span of the whole "
-        'explain clause, so an unknown field in explain "amount {event.amout} is large" is '
-        "reported at 7:3 under the whole clause instead of at 7:26 under 'amout'"
-    ),
-)
 def test_explain_error_points_at_the_field() -> None:
     (diag,) = _only("explain_unknown_field")
     assert (diag.line, diag.column, diag.end_column) == (7, 26, 31)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/check_tests.py _object: test event fields have no spans, so 'unknown field' and "
-        "wrong-type errors in `given payment { amout: 5000.0 }` point at the whole object "
-        "(13:17-13:34) instead of at the field name 'amout' (13:19-13:24)"
-    ),
-)
 def test_unknown_test_field_points_at_the_field() -> None:
     (diag,) = _only("unknown_field_in_test_event")
     assert (diag.line, diag.column, diag.end_column) == (13, 19, 24)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/check_exprs.py _call: for a detector used in a pack that is not on any kind the detector "
-        "serves (bot_score() in a pack `on payment`), the message still suggests "
-        "'narrow with event.kind == \"session_activity\" and ...', a kind the pack never sees, "
-        "which would make the rule never fire; it should say the pack is not on session_activity"
-    ),
-)
 def test_wrong_kind_detector_does_not_suggest_an_impossible_narrowing() -> None:
     (diag,) = _only("detector_on_wrong_kind")
     assert (diag.line, diag.column, diag.code) == (5, 8, "kind")
     assert "narrow" not in diag.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/checker.py _list_type: a duration item of a named list is typed number, so "
-        '`list windows = ["1h", 2h]` reports "mixes string and number" for 2h (should say duration)'
-    ),
-)
 def test_a_duration_in_a_list_is_called_a_duration() -> None:
     first = _only("list_of_durations")[0]
     assert (first.line, first.column) == (4, 23)

@@ -332,14 +332,6 @@ def test_explanations(when: str, fields: dict[str, Any], explanation: list[str])
     assert list(d.hits[0].explanation) == explanation
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine/runtime.py show: a float with more than 4 decimals is shown with 4 significant digits "
-        "(f'{value:.4g}'), so explanations contradict their comparison: amount 3703.6 gives "
-        "'event.amount / 3 = 1235 < 1234.54' and lat 52.520008 gives 'event.geo.lat = 52.52 > 52.52'"
-    ),
-)
 def test_explained_values_agree_with_the_comparison() -> None:
     p = pack("rule a\n  when event.amount / 3 < 1234.54\n\nrule b\n  when event.geo.lat > 52.52\n")
     d = decide(p, event(amount=3703.6, geo={"lat": 52.520008, "lon": 13.4}))
@@ -470,15 +462,6 @@ def test_detector_state_follows_event_time() -> None:
     assert hits(other) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine/engine.py combine: with several packs on one kind the combined risk level is "
-        "risk_level(max score) with the default thresholds, ignoring the packs' `risk` settings: "
-        "a pack with `risk medium 10 high 20 critical 30` scoring 35 is 'critical' alone but "
-        "'medium' once another pack on payment is loaded"
-    ),
-)
 def test_combined_decision_keeps_pack_risk_levels() -> None:
     a = load_pack(
         "pack a 1.0.0\non payment\nrisk medium 10 high 20 critical 30\n"
@@ -608,15 +591,6 @@ def test_and_or_short_circuit_left_to_right() -> None:
     assert Probe.queries == ["d1", "c2"]  # 'or' stopped at its true left side: no query for d2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dsl/compiler.py _explanation/_comparisons: the explanation of a hit lists every comparison of "
-        "its `when` and evaluates each operand, including those that short-circuiting skipped, so for "
-        "`event.amount < 100 or probe(event.device_id) > 5` with amount 5 the detector is queried (and a "
-        "let only used there is evaluated) although `or` stopped at its left side"
-    ),
-)
 def test_explanations_do_not_evaluate_skipped_operands() -> None:
     engine = _probe_engine("rule b\n  when event.amount < 100 or probe(event.device_id) > 5\n")
     assert hits(engine.evaluate(event(device_id="d1", amount=5.0))) == ["b"]
