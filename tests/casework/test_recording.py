@@ -196,3 +196,30 @@ def test_tenants_are_separate(engine: Engine, tenant: str) -> None:
         )
     assert not a.duplicate and not b.duplicate
     assert a.case_ids != b.case_ids
+
+
+def test_bulk_path_keeps_awkward_text_exact(engine: Engine, tenant: str) -> None:
+    """Batches large enough for COPY on PostgreSQL round-trip tabs, newlines, backslashes, quotes, emoji."""
+    awkward = 'tab\there\nnew line \\ backslash "quoted" é 🚩 \\N'
+    items = []
+    for i in range(25):
+        event = payment(f"w{i}").__class__(
+            id=f"w{i}\t{awkward[:5]}",
+            timestamp=T0,
+            amount=1.0,
+            card_id=awkward,
+            attributes={"note": awkward, "n": i},
+        )
+        d = decision(event.id, case=open_case(awkward))
+        items.append((event, d))
+    with transaction(engine) as session:
+        record_decisions(session, ctx(tenant), items)
+    with transaction(engine) as session:
+        stored = {r.event_id: r for r in session.execute(sa.select(EventRecord)).scalars()}
+        assert stored[items[3][0].id].payload["attributes"] == {"note": awkward, "n": 3}
+        assert stored[items[3][0].id].payload["card_id"] == awkward
+        case = session.execute(sa.select(Case)).scalar_one()
+        assert case.key == awkward and case.event_count == 25
+        again = record_decisions(session, ctx(tenant, 1), items[:2])
+        assert [r.decision for r in again] == [items[0][1], items[1][1]] and all(r.duplicate for r in again)
+        assert audit.verify(session, tenant).ok
