@@ -11,7 +11,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from casework import audit, audit_export, migrate, retention, signing
+from casework import audit, migrate, retention, signing
+from casework import audit_export as exporter
 from casework.audit import VerifyResult
 from casework.audit_export import ExportCheck, ExportManifest
 from casework.context import SYSTEM, Actor, Context, utcnow
@@ -63,7 +64,7 @@ def audit_verify(url: str | None = None, tenant: str | None = None) -> list[Veri
         engine.dispose()
 
 
-def audit_export_run(
+def audit_export(
     url: str | None,
     tenant: str,
     start: dt.datetime | None,
@@ -77,7 +78,7 @@ def audit_export_run(
     engine = create_engine(url)
     try:
         with transaction(engine) as session:
-            return audit_export.export(
+            return exporter.export(
                 session, Context(tenant, actor), out_dir, private_key_path, start=start, end=end, fmt=fmt
             )
     finally:
@@ -86,7 +87,7 @@ def audit_export_run(
 
 def audit_verify_export(directory: Path, public_key_path: Path) -> ExportCheck:
     """Check an export offline (no database): signature, digest and hash chain."""
-    return audit_export.verify_export(directory, public_key_path)
+    return exporter.verify_export(directory, public_key_path)
 
 
 def audit_keygen(private_key_path: Path, public_key_path: Path) -> str:

@@ -82,7 +82,7 @@ def test_audit_verify_command_all_tenants(engine: Engine, tenant: str) -> None:
 def test_export_commands(engine: Engine, tenant: str, tmp_path: Path) -> None:
     url = engine.url.render_as_string(hide_password=False)
     key_id = commands.audit_keygen(tmp_path / "k.pem", tmp_path / "k.pub")
-    manifest = commands.audit_export_run(url, tenant, None, None, "csv", tmp_path / "out", tmp_path / "k.pem")
+    manifest = commands.audit_export(url, tenant, None, None, "csv", tmp_path / "out", tmp_path / "k.pem")
     assert manifest.key_id == key_id and manifest.count == 1
     assert commands.audit_verify_export(tmp_path / "out", tmp_path / "k.pub").ok
 
