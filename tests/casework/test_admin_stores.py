@@ -92,3 +92,20 @@ def test_users_and_roles(engine: Engine, tenant: str) -> None:
     with transaction(engine) as s:
         entries = list(audit.entries(s, tenant))
         assert entries[2]["changes"] == {"roles": [["analyst", "investigator"], ["compliance"]]}
+
+
+def test_api_labels_and_latest(engine: Engine, tenant: str) -> None:
+    from casework import labels
+
+    with transaction(engine) as s:
+        labels.add_label(s, ctx(tenant), "e1", "legitimate")
+        labels.add_label(s, Context(tenant, ADMIN, now=T0 + dt.timedelta(hours=1)), "e1", "fraud")
+        labels.add_label(s, ctx(tenant), "e2", "inconclusive")
+        latest = labels.latest(s, tenant, ["e1", "e2", "e3"])
+    assert {k: (v.label, v.source) for k, v in latest.items()} == {
+        "e1": ("fraud", "api"),
+        "e2": ("inconclusive", "api"),
+    }
+    with pytest.raises(InvalidInput, match="unknown label 'bad'"), transaction(engine) as s:
+        labels.add_label(s, ctx(tenant), "e1", "bad")
+    assert actions(engine, tenant) == ["label.added"] * 3
