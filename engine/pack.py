@@ -8,7 +8,7 @@ detector state, lists and models, which is cheap.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
@@ -30,6 +30,28 @@ from engine.detectors import DetectorRegistry, StateFamily, default_registry
 
 Evaluator = Callable[[list[Any], Any, bool], list[Decision]]
 Feeder = Callable[[list[Any], Any, bool], None]
+#: the entity keys a batch of one kind touches, per state group: group -> keys
+KeyFinder = Callable[[list[Any], Any, bool], dict[str, set[Any]]]
+
+
+@dataclass
+class Linked:
+    """A pack bound to one engine's state.
+
+    Unpacks as ``evaluators, feeders`` (what ``link`` used to return).
+    """
+
+    #: the evaluator of every kind the pack decides on
+    evaluators: dict[str, Evaluator]
+    #: the feeder of every other kind whose events its detectors need
+    feeders: dict[str, Feeder]
+    #: for every kind the pack evaluates or feeds on: the entity keys a batch touches, per group
+    keys: dict[str, KeyFinder]
+    #: the state family of each group, by group name (``_g0``, ...)
+    states: dict[str, StateFamily]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter((self.evaluators, self.feeders))
 
 
 class PackError(Exception):
@@ -63,13 +85,12 @@ class CompiledPack:
     def kinds(self) -> tuple[str, ...]:
         return self.checked.kinds
 
-    def link(
-        self, families: Callable[[str, type[StateFamily], float], StateFamily]
-    ) -> tuple[dict[str, Evaluator], dict[str, Feeder]]:
+    def link(self, families: Callable[[str, type[StateFamily], float], StateFamily]) -> Linked:
         """Bind the code to state; ``families(group, cls, retention)`` returns the group's state.
 
-        Returns the evaluator of every kind the pack decides on, and the feeder of every
-        other kind whose events its detectors need.
+        Returns the evaluator of every kind the pack decides on, the feeder of every
+        other kind whose events its detectors need, and for all those kinds the function
+        giving the entity keys of each group a batch touches (see ``Linked``).
         """
         checked = self.checked
         ns: dict[str, Any] = {
@@ -125,7 +146,12 @@ class CompiledPack:
         exec(self.code, ns)
         evaluators = {kind: ns[f"_eval_{kind}"] for kind in checked.kinds}
         feeders = {kind: ns[f"_feed_{kind}"] for kind in self.generated.feed_kinds}
-        return evaluators, feeders
+        keys = {
+            kind: ns[f"_keys_{kind}"]
+            for kind in (*checked.kinds, *self.generated.feed_kinds)
+            if f"_keys_{kind}" in ns
+        }
+        return Linked(evaluators, feeders, keys, states)
 
 
 def _group_key(call: Any, pack: CompiledPack) -> str:
@@ -160,7 +186,9 @@ def load_pack(
         detector = registry.get(func)
         assert detector is not None
         family = detector.family
-        return FamilySpec(family.__name__, family.inputs, family.observes, dict(family.feeds))
+        return FamilySpec(
+            family.__name__, family.inputs, family.observes, dict(family.feeds), family.query_key
+        )
 
     generated = compile_pack(checked, family_of)
     code = compile(generated.code, f"<vigil pack {checked.name} {checked.version}>", "exec")

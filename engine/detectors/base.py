@@ -26,6 +26,8 @@ class StateFamily(ABC):
     observes: ClassVar[bool] = True
     #: other kinds whose events feed this state (``feed``): kind -> (key field, recorded fields)
     feeds: ClassVar[dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]] = {}
+    #: for a family its detectors read without a key argument: the event field naming the entity
+    query_key: ClassVar[tuple[str, ...] | None] = None
     #: what the engine knows besides events (reference data, labels); set when linked
     context: Any = None
 

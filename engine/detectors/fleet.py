@@ -100,6 +100,7 @@ class PositionLog(GeoTrail):
     feeds: ClassVar[dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]] = {
         "vehicle_position": (("vehicle_id",), (("geo", "lat"), ("geo", "lon")))
     }
+    query_key = ("vehicle_id",)
 
     @property
     def horizon(self) -> float:
