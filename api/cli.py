@@ -266,6 +266,85 @@ def cmd_ref_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clients_create(args: argparse.Namespace) -> int:
+    """Create an API client and print its credentials once: the secret is stored only hashed."""
+    from api.bootstrap import create_client_command
+    from casework.errors import CaseworkError
+
+    try:
+        creds = create_client_command(args.url, args.tenant, args.role, args.description)
+    except CaseworkError as exc:
+        print(f"vigil clients create: error: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(
+        _encoder.encode({"client_id": creds.client_id, "client_secret": creds.client_secret}).decode()
+    )
+    sys.stdout.write("\n")
+    print("keep the secret now: it is stored only as a hash and is never shown again", file=sys.stderr)
+    return 0
+
+
+def cmd_tenants_create(args: argparse.Namespace) -> int:
+    from api.bootstrap import create_tenant_command
+    from casework.errors import CaseworkError
+
+    try:
+        created = create_tenant_command(args.url, args.tenant, args.name or args.tenant)
+    except CaseworkError as exc:
+        print(f"vigil tenants create: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"tenant {args.tenant}: {'created' if created else 'exists already'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the HTTP API with uvicorn; ``--demo`` first sets up the embedded store and a demo tenant."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    settings = Settings.from_env()
+    if args.demo:
+        _print_demo(settings, args.host, args.port)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _print_demo(settings: object, host: str, port: int) -> None:
+    from api.bootstrap import ensure_demo
+    from api.settings import Settings
+    from casework.settings import PROJECT_ROOT
+
+    assert isinstance(settings, Settings)
+    demo = ensure_demo(
+        settings.database.url, settings.engine.demo_tenant, PROJECT_ROOT / "var" / "demo-client.json"
+    )
+    base = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}"
+    creds = demo.integrator
+    print(
+        f"""
+Vigil API on {base}  (store: {settings.database.url})
+Tenant {demo.tenant!r}, scored with the shipped rulepacks until it publishes its own.
+
+Integrator client (kept in var/demo-client.json):
+  client_id:     {creds.client_id}
+  client_secret: {creds.client_secret}
+
+Get a token:
+  TOKEN=$(curl -s -u '{creds.client_id}:{creds.client_secret}' -d grant_type=client_credentials \\
+      {base}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+Send a first event:
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' {base}/v1/events \\
+      -d '{{"kind": "payment", "id": "evt-1", "timestamp": "2026-11-25T10:00:00Z", "amount": 950, "currency": "EUR", "card_id": "card-42", "user_id": "u-7", "merchant_id": "m-1"}}'
+
+API docs: {base}/schema   health: {base}/health   metrics: {base}/metrics
+""",
+        flush=True,
+    )
+
+
 def _kind(event: object) -> str:
     from engine.events import kind_of
 
@@ -323,6 +402,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="migrate the store, create the demo tenant and client, print a curl",
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("clients", help="API clients (OAuth2 client credentials)")
+    clients_sub = p.add_subparsers(dest="clients_command", required=True)
+    p = clients_sub.add_parser("create", help="create a client; prints its id and secret once")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--role", required=True, help="integrator, analyst, investigator, compliance or admin")
+    p.add_argument("--description", default="")
+    p.add_argument("--url", default=None, help="database URL (default: VIGIL_DATABASE_URL or var/ SQLite)")
+    p.set_defaults(func=cmd_clients_create)
+
+    p = sub.add_parser("tenants", help="tenants")
+    tenants_sub = p.add_subparsers(dest="tenants_command", required=True)
+    p = tenants_sub.add_parser("create", help="create a tenant (no-op when it exists)")
+    p.add_argument("tenant")
+    p.add_argument("--name", default="")
+    p.add_argument("--url", default=None, help="database URL (default: VIGIL_DATABASE_URL or var/ SQLite)")
+    p.set_defaults(func=cmd_tenants_create)
     return root
 
 

@@ -1,0 +1,96 @@
+"""One engine per tenant, built from the tenant's active rulepack versions in the store.
+
+A tenant with no published pack gets the shipped ``rulepacks/`` when it is the demo
+tenant, and an engine with no packs (every event approved) otherwise. Each engine
+checks the store at most every ``poll_seconds``: a publish or rollback changes the
+active (pack, version, checksum) set and the next request builds a new engine, so
+every process picks a publish up within seconds without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from anyio import to_thread
+from sqlalchemy.engine import Engine as DbEngine
+
+from api.settings import EngineSettings
+from casework import rulepacks
+from casework.db import transaction
+from engine.engine import Engine
+from engine.pack import CompiledPack, load_pack
+
+_log = logging.getLogger("vigil.engines")
+
+Fingerprint = tuple[tuple[str, str, str], ...]
+
+
+@dataclass
+class _TenantEngine:
+    engine: Engine
+    fingerprint: Fingerprint
+    checked_at: float
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class EngineRegistry:
+    def __init__(self, settings: EngineSettings, db: DbEngine) -> None:
+        self.settings = settings
+        self.db = db
+        self._engines: dict[str, _TenantEngine] = {}
+        self._compiled: dict[str, CompiledPack] = {}
+        self._shipped: list[CompiledPack] | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _shipped_packs(self) -> list[CompiledPack]:
+        if self._shipped is None:
+            files = sorted(Path(self.settings.rulepacks_dir).glob("*.rules"))
+            self._shipped = [load_pack(f.read_text(encoding="utf-8"), str(f)) for f in files]
+        return self._shipped
+
+    def _active(self, tenant: str) -> dict[str, rulepacks.PackVersionView]:
+        with transaction(self.db) as session:
+            return rulepacks.active_versions(session, tenant)
+
+    def _build(self, tenant: str, active: dict[str, rulepacks.PackVersionView]) -> Engine:
+        packs: list[CompiledPack] = []
+        for view in active.values():
+            compiled = self._compiled.get(view.checksum)
+            if compiled is None:
+                compiled = load_pack(view.source or "", f"{view.pack}@{view.version}")
+                self._compiled[view.checksum] = compiled
+            packs.append(compiled)
+        if not packs and tenant == self.settings.demo_tenant:
+            packs = self._shipped_packs()
+        return Engine(packs)
+
+    async def get(self, tenant: str) -> Engine:
+        """The tenant's engine, rebuilt first if its active packs changed since the last check."""
+        current = self._engines.get(tenant)
+        now = time.monotonic()
+        if current is not None and now - current.checked_at < self.settings.poll_seconds:
+            return current.engine
+        lock = self._locks.setdefault(tenant, asyncio.Lock())
+        async with lock:
+            current = self._engines.get(tenant)
+            if current is not None and time.monotonic() - current.checked_at < self.settings.poll_seconds:
+                return current.engine
+            active = await to_thread.run_sync(self._active, tenant)
+            fingerprint: Fingerprint = tuple(sorted((v.pack, v.version, v.checksum) for v in active.values()))
+            if current is not None and current.fingerprint == fingerprint:
+                current.checked_at = time.monotonic()
+                return current.engine
+            engine = await to_thread.run_sync(self._build, tenant, active)
+            _log.info(
+                "engine built", extra={"tenant": tenant, "packs": [f"{p}@{v}" for p, v, _ in fingerprint]}
+            )
+            self._engines[tenant] = _TenantEngine(engine, fingerprint, time.monotonic())
+            return engine
+
+    def cached(self, tenant: str) -> Engine | None:
+        entry = self._engines.get(tenant)
+        return entry.engine if entry else None
