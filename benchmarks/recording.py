@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import itertools
 import json
 import multiprocessing
 import os
@@ -118,7 +119,11 @@ def drop_database(url: str) -> None:
 
 
 def _batch_writer(url: str, writer: int, batches: int, size: int, barrier: Any, results: Any) -> None:
-    """One writer process: records its own ``batches`` of ``size`` decisions, one transaction each."""
+    """One writer process: records its own ``batches`` of ``size`` decisions, one transaction each.
+
+    ``writer`` is unique across every run of the benchmark, so no run re-sends ids an
+    earlier one stored (that would measure the idempotent-retry path instead).
+    """
     rng = random.Random(writer)
     start = (writer + 1) * 10_000_000
     items = [[make_item(start + b * size + i, rng) for i in range(size)] for b in range(batches)]
@@ -143,14 +148,19 @@ def _batch_writer(url: str, writer: int, batches: int, size: int, barrier: Any, 
     engine.dispose()
 
 
+_writer_numbers = itertools.count()
+
+
 def bench_batches(url: str, writers: int, batches: int, size: int) -> dict[str, Any]:
     """``writers`` processes (as API replicas would be) recording batches into one tenant at once."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(writers)
     results = context.Queue()
     procs = [
-        context.Process(target=_batch_writer, args=(url, w, batches, size, barrier, results))
-        for w in range(writers)
+        context.Process(
+            target=_batch_writer, args=(url, next(_writer_numbers), batches, size, barrier, results)
+        )
+        for _ in range(writers)
     ]
     for proc in procs:
         proc.start()
@@ -170,6 +180,25 @@ def bench_batches(url: str, writers: int, batches: int, size: int) -> dict[str, 
         "decisions_per_second": round(total / (ended - began)),
         "batch_ms_p50": round(durations[len(durations) // 2] * 1000, 1),
         "batch_ms_max": round(durations[-1] * 1000, 1),
+    }
+
+
+def bench_retry(engine: sa.Engine, batches: int, size: int, rng: random.Random, start: int) -> dict[str, Any]:
+    """A client re-sending batches that were all stored already: every id comes back as a duplicate."""
+    items = [[make_item(start + b * size + i, rng) for i in range(size)] for b in range(batches)]
+    for batch in items:
+        with transaction(engine) as session:
+            record_decisions(session, Context(TENANT, CLIENT), batch)
+    began = time.perf_counter()
+    for batch in items:
+        with transaction(engine) as session:
+            results = record_decisions(session, Context(TENANT, CLIENT), batch)
+        assert all(r.duplicate for r in results)
+    total = time.perf_counter() - began
+    return {
+        "decisions": batches * size,
+        "seconds": round(total, 3),
+        "decisions_per_second": round(batches * size / total),
     }
 
 
@@ -345,8 +374,11 @@ def main() -> None:
                     "best_per_second": rates[-1],
                 }
             )
-        single = bench_single(engine, args.single, rng, start=10_000_000)
+        # below every writer's range ((n + 1) * 10,000,000 up)
+        single = bench_single(engine, args.single, rng, start=5_000_000)
         print(f"one by one: {single}", flush=True)
+        retry = bench_retry(engine, 10, args.batch_size, rng, start=6_000_000)
+        print(f"retried batches (all duplicates): {retry}", flush=True)
         filled = fill_cases(engine, args.cases, users=50)
         print(f"filled {filled['cases']} cases in {filled['seconds']} s", flush=True)
         queue = bench_queue(engine, filled.pop("users"), rng, args.query_runs)
@@ -366,6 +398,7 @@ def main() -> None:
         "postgresql": settings,
         "record_in_batches": batches,
         "record_one_by_one": single,
+        "retry_batches": retry,
         "case_fill": filled,
         "queue_page": queue,
     }
