@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: score a simulated stream through the shipped packs and print a summary
+## make run: the HTTP API on the embedded SQLite store, with a demo tenant and client (no servers needed)
 run: install
-	$(BIN)/vigil demo
+	$(BIN)/vigil serve --demo
 
 ## make test: lint, type-check and run the whole suite
 test: install lint typecheck pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import Api
 
@@ -57,3 +58,14 @@ def test_jwks_has_the_signing_key(api: Api) -> None:
     assert keys[0]["kty"] == "OKP" and keys[0]["crv"] == "Ed25519"
     assert "d" not in keys[0]
     assert json.dumps(keys[0])
+
+
+def test_demo_bootstrap_is_idempotent(database_url: str, tmp_path: Path) -> None:
+    from api.bootstrap import ensure_demo
+
+    creds_file = tmp_path / "demo-client.json"
+    first = ensure_demo(database_url, "demo", creds_file)
+    again = ensure_demo(database_url, "demo", creds_file)
+    assert first.created and not again.created
+    assert again.integrator == first.integrator
+    assert oct(creds_file.stat().st_mode & 0o777) == "0o600"
