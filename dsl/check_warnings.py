@@ -91,9 +91,9 @@ def _untested_forcing_rules(checked: CheckedPack, out: Collector) -> None:
             continue
         missing = []
         if rule.name not in fired:
-            missing.append("one where it fires")
+            missing.append("where it fires")
         if rule.name not in quiet:
-            missing.append("one where it does not")
+            missing.append("where it does not fire")
         if missing:
             out.warning(
                 rule.node.name_span,

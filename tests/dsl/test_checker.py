@@ -149,12 +149,12 @@ def test_warnings() -> None:
         ("never-fires", "rule 'never' can never fire: its condition is always false"),
         (
             "untested",
-            "rule 'forcing' forces block but has no test one where it fires (use expect hits / expect no hits)",
+            "rule 'forcing' forces block but has no test where it fires (use expect hits / expect no hits)",
         ),
         ("duplicate", "rule 'forcing' repeats a tag"),
         (
             "untested",
-            "rule 'half_tested' forces review but has no test one where it does not (use expect hits / expect no hits)",
+            "rule 'half_tested' forces review but has no test where it does not fire (use expect hits / expect no hits)",
         ),
         ("unreachable", "this outcome line is never reached: the line above always holds"),
         ("test", "test 'nothing expected' expects nothing"),
