@@ -8,17 +8,20 @@ loop, in order, so a later event sees the state left by the earlier ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from engine.decision import OUTCOME_RANK, Decision
 from engine.detectors.base import StateFamily
 from engine.events import KINDS, BaseEvent
-from engine.pack import CompiledPack, Evaluator, Feeder
+from engine.pack import CompiledPack, Evaluator, Feeder, KeyFinder
 from engine.runtime import epoch
 from engine.state import MemoryStore
+
+if TYPE_CHECKING:
+    from engine.state_redis import RedisStore
 
 _RISK_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 _VERDICT_RANK = {"allow": 0, "review": 1, "block": 2}
@@ -61,8 +64,10 @@ class Engine:
         self,
         packs: Sequence[CompiledPack],
         lists: Mapping[str, Iterable[str]] | None = None,
-        store: MemoryStore | None = None,
+        store: MemoryStore | RedisStore | None = None,
     ) -> None:
+        """``store`` keeps the detector state: a ``MemoryStore`` (the default) or a shared
+        ``engine.state_redis.RedisStore``, which is synchronised once per batch."""
         self.packs = list(packs)
         self.store = store or MemoryStore()
         self.context = EngineContext()
@@ -70,12 +75,17 @@ class Engine:
             self.set_list(key, items)
         self._routes: dict[str, list[tuple[CompiledPack, Evaluator]]] = {}
         self._feeders: dict[str, list[Feeder]] = {}
+        #: per kind, the key finders of the packs and their state by group (shared stores only)
+        self._finders: dict[str, list[tuple[KeyFinder, dict[str, StateFamily]]]] = {}
         for pack in self.packs:
-            evaluators, feeders = pack.link(self._family)
-            for kind, evaluator in evaluators.items():
+            linked = pack.link(self._family)
+            for kind, evaluator in linked.evaluators.items():
                 self._routes.setdefault(kind, []).append((pack, evaluator))
-            for kind, feeder in feeders.items():
+            for kind, feeder in linked.feeders.items():
                 self._feeders.setdefault(kind, []).append(feeder)
+            for kind, finder in linked.keys.items():
+                self._finders.setdefault(kind, []).append((finder, linked.states))
+        self._shared = getattr(self.store, "run_batch", None)
 
     def _family(self, name: str, cls: type[StateFamily], retention: float) -> StateFamily:
         family = self.store.family(name, cls, retention)
@@ -101,7 +111,47 @@ class Engine:
         return self.evaluate_many([event], kind)[0]
 
     def evaluate_many(self, events: Sequence[Any], kind: str | None = None) -> list[Decision]:
-        """Decisions for the events, in order. ``kind`` names the kind of mapping events that omit it."""
+        """Decisions for the events, in order. ``kind`` names the kind of mapping events that omit it.
+
+        On a shared store the whole call is one batch: the entities its events touch are
+        loaded once, the events evaluated in memory, and the changes written back once.
+        """
+        if self._shared is not None and events:
+            return self._shared(self._touched(events, kind), lambda: self._evaluate_many(events, kind))  # type: ignore[no-any-return]
+        return self._evaluate_many(events, kind)
+
+    def _touched(self, events: Sequence[Any], kind: str | None) -> dict[StateFamily, set[Any]]:
+        """The entity keys of every state family the events touch."""
+        touched: dict[StateFamily, set[Any]] = {}
+        for run, run_kind, mapping in self._runs(events, kind):
+            for finder, states in self._finders.get(run_kind or "", ()):
+                for group, keys in finder(run, self.context, mapping).items():  # type: ignore[arg-type]
+                    family = states[group]
+                    if family in touched:
+                        touched[family] |= keys
+                    else:
+                        touched[family] = keys
+        return touched
+
+    def _runs(
+        self, events: Sequence[Any], kind: str | None
+    ) -> Iterator[tuple[Sequence[Any], str | None, bool]]:
+        """Consecutive events of one kind and representation, as ``_evaluate_many`` splits them."""
+        start, n = 0, len(events)
+        while start < n:
+            first = events[start]
+            mapping = isinstance(first, Mapping)
+            run_kind = kind or (first.get("kind") if mapping else _KIND_OF_TYPE.get(type(first)))
+            if mapping:
+                end = _run_end_mapping(events, start, n, None if kind else run_kind)
+            else:
+                end, cls = start + 1, type(first)
+                while end < n and type(events[end]) is cls:
+                    end += 1
+            yield events[start:end], run_kind, mapping
+            start = end
+
+    def _evaluate_many(self, events: Sequence[Any], kind: str | None = None) -> list[Decision]:
         if not events:
             return []
         types = set(map(type, events))  # one C-level pass: most batches hold one kind

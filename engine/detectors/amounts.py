@@ -61,6 +61,7 @@ class AmountProfile(Keyed):
     """Per key: running moments of the amounts (``common.Moments``)."""
 
     inputs = (("amount",),)
+    record = Moments
 
     def __init__(self, retention: float) -> None:
         super().__init__(retention)

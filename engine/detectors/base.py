@@ -47,6 +47,40 @@ class StateFamily(ABC):
     def entity_count(self) -> int:
         """How many entities hold state (for memory accounting)."""
 
+    # ---- shared stores (engine.state_redis): how the state is saved and loaded
+    #: ``"key"``: one record per entity key (``export_key``/``import_key``); ``"global"``:
+    #: the whole family is one record (``export_all``/``import_all``); ``"none"``: nothing is kept
+    sharing: ClassVar[str] = "key"
+
+    def export_key(self, key: Any) -> bytes | None:
+        """The entity's state as msgpack bytes, or None when it holds none."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be kept in a shared store yet")
+
+    def import_key(self, key: Any, data: bytes | None) -> None:
+        """Replace the entity's state by ``data`` (from ``export_key``); None forgets it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be kept in a shared store yet")
+
+    def export_all(self) -> bytes:
+        """The whole family as msgpack bytes (``sharing == "global"``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be kept in a shared store yet")
+
+    def import_all(self, data: bytes | None) -> None:
+        """Replace the whole family by ``data`` (from ``export_all``); None empties it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be kept in a shared store yet")
+
+    def reset(self) -> None:
+        """Forget every entity (a shared store empties per-key families before each batch)."""
+        context = self.context
+        self.__init__(self.retention)  # type: ignore[misc]
+        self.context = context
+
+
+def hashable(value: Any) -> Any:
+    """A decoded key or value with msgpack arrays turned back into tuples (dict keys, set items)."""
+    if isinstance(value, list):
+        return tuple(hashable(v) for v in value)
+    return value
+
 
 class Detector(ABC):
     """One callable detector: its signature and how it reads its family's state."""

@@ -134,6 +134,7 @@ class CadenceProfile(Keyed):
     """Per key: running moments of its sessions' mean keystroke interval and its spread."""
 
     inputs = (("keystroke_intervals_ms",),)
+    record = _Cadence
 
     def __init__(self, retention: float) -> None:
         super().__init__(retention)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -48,6 +48,7 @@ HISTORY_TTL = 365 * 86_400.0
 LATE_HORIZON = 86_400.0
 #: a spread this small relative to the mean counts as zero (identical values)
 _RELATIVE_EPSILON = 1e-9
+_encode = msgspec.msgpack.Encoder().encode
 
 
 def kinds_with(*fields: str, any_of: bool = False) -> frozenset[str]:
@@ -108,11 +109,25 @@ class Keyed(StateFamily):
     def entity_count(self) -> int:
         return len(self.entities)
 
+    #: the msgspec Struct type of the per-entity records (for shared stores)
+    record: ClassVar[type[msgspec.Struct]] = msgspec.Struct
+
+    def export_key(self, key: Any) -> bytes | None:
+        rec = self.entities.get(key)
+        return None if rec is None else _encode(rec)
+
+    def import_key(self, key: Any, data: bytes | None) -> None:
+        if data is None:
+            self.entities.pop(key, None)
+        else:
+            self.entities[key] = msgspec.msgpack.decode(data, type=self.record)
+
 
 class NoState(StateFamily):
     """The family of detectors that read only the event and reference data."""
 
     observes = False
+    sharing = "none"
 
     def observe(self, key: Any, ts: float, *inputs: Any) -> None:
         return None

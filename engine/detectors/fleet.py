@@ -163,6 +163,7 @@ class FillLog(Keyed):
     """Per vehicle: recent fills (time, odometer) and the moments of its consumptions."""
 
     inputs = (("liters",), ("odometer_km",))
+    record = _Fills
 
     def __init__(self, retention: float) -> None:
         super().__init__(retention)

@@ -20,13 +20,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
+
 from dsl.types import KEY, NUMBER, FunctionSig, Param
-from engine.detectors.base import Detector, StateFamily
+from engine.detectors.base import Detector, StateFamily, hashable
 from engine.detectors.common import HISTORY_TTL, kinds_with
 
 #: the link fields, in the order the family records them, with their name spaces
 LINK_FIELDS = (("device_id", "d"), ("card_id", "c"), ("ip", "i"))
 LINK_KINDS = kinds_with(*(f for f, _ in LINK_FIELDS), any_of=True)
+_encode = msgspec.msgpack.Encoder().encode
+_decode_graph = msgspec.msgpack.Decoder(tuple[float, float, list[tuple[Any, Any, float]]]).decode
 
 
 class UnionFind:
@@ -151,6 +155,28 @@ class LinkGraph(StateFamily):
 
     def entity_count(self) -> int:
         return len(self.uf)
+
+    sharing = "global"
+
+    def export_all(self) -> bytes:
+        edges = [(account[1], node, ts) for (account, node), ts in self.edges.items()]
+        return _encode((self.latest, self.built, edges))
+
+    def import_all(self, data: bytes | None) -> None:
+        """Load the links; the groups are rebuilt from them (the same groups, other roots)."""
+        self.reset()
+        if data is None:
+            return
+        self.latest, self.built, edges = _decode_graph(data)
+        uf = self.uf
+        for key, node, ts in edges:
+            account = ("a", hashable(key))
+            link = None if node is None else hashable(node)
+            self.edges[(account, link)] = ts
+            uf.add(account, True)
+            if link is not None:
+                uf.add(link, False)
+                uf.union(account, link)
 
 
 class RingSize(Detector):

@@ -42,6 +42,10 @@ from engine.detectors.common import LATE_HORIZON, Keyed, haversine_km, positive
 from engine.detectors.travel import GEO_KINDS
 
 _first = itemgetter(0)
+_encode = msgspec.msgpack.Encoder().encode
+_decode_map = msgspec.msgpack.Decoder(
+    tuple[float, list[tuple[str, float, float, float]], list[tuple[float, str]]]
+).decode
 #: side of a hotspot grid cell, in degrees
 CELL_DEGREES = 0.05
 _KM_PER_DEGREE = 6371.0088 * math.pi / 180
@@ -99,6 +103,7 @@ class LabelledLog(Keyed, LabelReader):
     """Per key: its events' times and ids, and which of them are labelled fraud."""
 
     inputs = (("id",),)
+    record = _Risk
 
     def __init__(self, retention: float) -> None:
         Keyed.__init__(self, retention)
@@ -146,6 +151,29 @@ class LabelledLog(Keyed, LabelReader):
         for event_id in self.entities[key].ids:
             self.where.pop(event_id, None)
         super().forget(key)
+
+    def reset(self) -> None:
+        super().reset()
+        # entities imported after this recompute their fraud from every label known now
+        self.cursor = len(self.context.label_log) if self.context is not None else 0
+
+    def import_key(self, key: Any, data: bytes | None) -> None:
+        """Load a key's log; which of its events are fraud follows this engine's labels."""
+        if key in self.entities:
+            self.forget(key)
+        if data is None:
+            return
+        rec = msgspec.msgpack.decode(data, type=_Risk)
+        labels = self.context.labels if self.context is not None else {}
+        fraud: list[tuple[float, float, str]] = []
+        for ts, event_id in zip(rec.times, rec.ids, strict=True):
+            self.where[event_id] = (key, ts)
+            label = labels.get(event_id)
+            if label is not None and label[0]:
+                fraud.append((ts, label[1], event_id))
+        fraud.sort()
+        rec.fraud = fraud
+        self.entities[key] = rec
 
     def sync(self) -> None:
         """Apply labels set since the last query to the events they name."""
@@ -312,6 +340,28 @@ class FraudMap(StateFamily, LabelReader):
 
     def entity_count(self) -> int:
         return len(self.where)
+
+    sharing = "global"
+
+    def export_all(self) -> bytes:
+        where = [(event_id, *place) for event_id, place in self.where.items()]
+        return _encode((self.latest, where, list(self._arrivals)))
+
+    def import_all(self, data: bytes | None) -> None:
+        """Load the window's positions; the fraud cases among them follow this engine's labels."""
+        self.reset()
+        if data is None:
+            return
+        latest, where, arrivals = _decode_map(data)
+        self.latest = latest
+        self.where = {event_id: (ts, lat, lon) for event_id, ts, lat, lon in where}
+        self._arrivals = deque((ts, event_id) for ts, event_id in arrivals)
+        labels = self.context.labels if self.context is not None else {}
+        for event_id, (ts, lat, lon) in self.where.items():
+            label = labels.get(event_id)
+            if label is not None and label[0]:
+                self._add_case(event_id, ts, label[1], lat, lon)
+        self.cursor = len(self.context.label_log) if self.context is not None else 0
 
 
 class Hotspot(Detector):

@@ -70,6 +70,8 @@ class _Sightings(msgspec.Struct):
 class SightingLog(Keyed):
     """Per key: the values seen with it and a few sighting times of each."""
 
+    record = _Sightings
+
     def __init__(self, retention: float) -> None:
         super().__init__(retention)
         self.entities: dict[Any, _Sightings] = {}
@@ -138,6 +140,8 @@ class _Seen(msgspec.Struct):
 
 class FirstSeen(Keyed):
     """Per key: the first and newest event times."""
+
+    record = _Seen
 
     def __init__(self, retention: float) -> None:
         super().__init__(retention)
@@ -208,6 +212,8 @@ class _Hours(msgspec.Struct):
 
 class HourProfile(Keyed):
     """Per key: how many events fell in each UTC hour of day, plus the last day's one by one."""
+
+    record = _Hours
 
     def __init__(self, retention: float) -> None:
         super().__init__(retention)

@@ -49,6 +49,7 @@ class GeoTrail(Keyed):
     """Per key: time-sorted positions of its recent geolocated events."""
 
     inputs = (("geo", "lat"), ("geo", "lon"))
+    record = _Trail
 
     def __init__(self, retention: float) -> None:
         super().__init__(retention)

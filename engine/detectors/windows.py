@@ -13,8 +13,14 @@ import math
 from bisect import bisect_right
 from typing import Any
 
+import msgspec
+
 from dsl.types import DURATION, KEY, NUMBER, FunctionSig, Param
-from engine.detectors.base import Detector, StateFamily
+from engine.detectors.base import Detector, StateFamily, hashable
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_log = msgspec.msgpack.Decoder(tuple[list[float], list[float]]).decode
+_decode_values = msgspec.msgpack.Decoder(tuple[list[float], list[Any]]).decode
 
 
 def _window_ok(consts: dict[str, Any]) -> str | None:
@@ -88,6 +94,17 @@ class EventLog(StateFamily, _Sweep):
 
     def entity_count(self) -> int:
         return len(self.times)
+
+    def export_key(self, key: Any) -> bytes | None:
+        times = self.times.get(key)
+        return None if times is None else _encode((times, self.amounts[key]))
+
+    def import_key(self, key: Any, data: bytes | None) -> None:
+        if data is None:
+            if key in self.times:
+                self._forget(key)
+            return
+        self.times[key], self.amounts[key] = _decode_log(data)
 
     def span(self, key: Any, ts: float, w: float) -> tuple[int, int]:
         """Index range of the logged events of ``key`` in ``(ts - w, ts]``."""
@@ -174,6 +191,19 @@ class ValueLog(StateFamily, _Sweep):
 
     def entity_count(self) -> int:
         return len(self.times)
+
+    def export_key(self, key: Any) -> bytes | None:
+        times = self.times.get(key)
+        return None if times is None else _encode((times, self.values[key]))
+
+    def import_key(self, key: Any, data: bytes | None) -> None:
+        if data is None:
+            if key in self.times:
+                self._forget(key)
+            return
+        times, values = _decode_values(data)
+        self.times[key] = times
+        self.values[key] = [hashable(v) for v in values]
 
 
 class Distinct(Detector):
