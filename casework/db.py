@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from casework.settings import database_url
 
+_READ_ONLY = "vigil_read_only"
+
 _json_encoder = msgspec.json.Encoder()
 _json_decoder = msgspec.json.Decoder()
 
@@ -68,13 +70,32 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: sa.Connection) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads
         # and then writes can fail with "database is locked" instead of waiting.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (``read_transaction``) stays deferred so it never queues behind writers.
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextlib.contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session inside one transaction: committed on success, rolled back on any error."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+@contextlib.contextmanager
+def read_transaction(engine: Engine) -> Iterator[Session]:
+    """A session for reads only (queue pages, case views, verify, export reads).
+
+    On SQLite it does not take the write lock, so readers run beside a writer (WAL);
+    on PostgreSQL it is an ordinary transaction. Writing through it on SQLite may fail
+    with "database is locked": use ``transaction`` for anything that writes.
+    """
+    with (
+        Session(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False) as session,
+        session.begin(),
+    ):
         yield session
 
 
