@@ -16,7 +16,7 @@ from casework import audit_export as exporter
 from casework.audit import VerifyResult
 from casework.audit_export import ExportCheck, ExportManifest
 from casework.context import SYSTEM, Actor, Context, utcnow
-from casework.db import create_engine, transaction
+from casework.db import create_engine, read_transaction, transaction
 from casework.models import Tenant
 from casework.retention import PurgeReport
 
@@ -53,7 +53,7 @@ def audit_verify(url: str | None = None, tenant: str | None = None) -> list[Veri
     """Verify one tenant's chain, or every tenant's when ``tenant`` is None."""
     engine = create_engine(url)
     try:
-        with transaction(engine) as session:
+        with read_transaction(engine) as session:
             tenants = (
                 [tenant]
                 if tenant
