@@ -190,6 +190,30 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Rebuild detector state from an event log in event-time order; one decision per line."""
+    from engine.replay import replay
+
+    packs = _load_packs(args.pack)
+    if packs is None:
+        return 1
+    events = []
+    with open(args.events, "rb") if args.events != "-" else sys.stdin.buffer as source:
+        for number, line in _lines(source):
+            try:
+                events.append(decode_event(line))
+            except EventError as exc:
+                print(f"{args.events}:{number}: error: {exc}", file=sys.stderr)
+                return 1
+    lines = b"".join(_encoder.encode(decision) + b"\n" for decision in replay(packs, events))
+    if args.out == "-":
+        sys.stdout.buffer.write(lines)
+        sys.stdout.buffer.flush()
+    else:
+        Path(args.out).write_bytes(lines)
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from engine.simulate import simulate, write_jsonl
 
@@ -379,6 +403,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pack", action="append", required=True, help="rulepack file (repeatable)")
     p.add_argument("--events", default="-", help="JSON-lines file (default: stdin)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("replay", help="rebuild detector state from an event log in event-time order")
+    p.add_argument("--pack", action="append", required=True, help="rulepack file (repeatable)")
+    p.add_argument("--events", required=True, help="JSON-lines event log (- for stdin)")
+    p.add_argument("--out", default="-", help="decisions as JSON lines (default: stdout)")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("simulate", help="write a labelled simulated event stream as JSON lines")
     p.add_argument(

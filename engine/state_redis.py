@@ -31,6 +31,7 @@ rewrites the record, so their cost grows with their size (see the benchmark).
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ import redis
 
 from engine.detectors.base import StateFamily
 from engine.detectors.common import LATE_HORIZON
+from engine.state import MemoryStore
 
 T = TypeVar("T")
 
@@ -84,6 +86,12 @@ return 0
 
 _GLOBAL = object()
 _encode_key = msgspec.msgpack.Encoder().encode
+
+
+def store_for(tenant: str, url: str | None = None) -> MemoryStore | RedisStore:
+    """The tenant's store: Redis at ``url`` (default ``VIGIL_REDIS_URL``), else in memory."""
+    url = url if url is not None else os.environ.get("VIGIL_REDIS_URL", "")
+    return RedisStore.from_url(url, tenant) if url else MemoryStore()
 
 
 class StateConflict(RuntimeError):

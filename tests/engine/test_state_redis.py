@@ -21,9 +21,9 @@ from engine.detectors.base import StateFamily
 from engine.detectors.windows import EventLog
 from engine.engine import Engine
 from engine.pack import CompiledPack, load_pack_file
-from engine.simulate import simulate
+from engine.simulate import fleet_vehicles, simulate
 from engine.state import MemoryStore
-from engine.state_redis import RedisStore
+from engine.state_redis import RedisStore, store_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKS = {
@@ -88,6 +88,8 @@ def test_redis_decides_exactly_as_memory(store_url: tuple[str, str], stream: str
     shared = Engine([pack], store=store)
     for engine in (memory, shared):
         label_frauds(engine, events)
+        for record in fleet_vehicles(11):
+            engine.set_ref("vehicles", record)
     expected = run_batches(memory, events)
     got = run_batches(shared, events)
     assert got == expected
@@ -253,3 +255,11 @@ def test_two_concurrent_processes_lose_no_update(store_url: tuple[str, str]) -> 
     assert sum(m.n for m in profile.entities.values()) == len(events)
     del engine
     print("conflicts (re-run batches):", [s["conflicts"] for s in stats])
+
+
+def test_the_store_follows_vigil_redis_url(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+    monkeypatch.delenv("VIGIL_REDIS_URL", raising=False)
+    assert isinstance(store_for("acme"), MemoryStore)
+    monkeypatch.setenv("VIGIL_REDIS_URL", redis_url)
+    store = store_for("acme")
+    assert isinstance(store, RedisStore) and store.prefix == b"vigil:{acme}:"
