@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, PathParameter
 
 from api.auth import scopes
 from api.auth.guard import context_of, services_of
@@ -169,7 +169,7 @@ async def post_batch(request: Request[Any, Any, Any]) -> BatchResult:
     summary="The decision recorded for an event",
 )
 async def get_decision(
-    request: Request[Any, Any, Any], event_id: Annotated[str, Parameter(max_length=200)]
+    request: Request[Any, Any, Any], event_id: Annotated[str, PathParameter(max_length=200)]
 ) -> DecisionResult:
     ctx = context_of(request)
     decision, case_ids = await services_of(request).in_tx(lookups.get_decision, ctx.tenant, event_id)

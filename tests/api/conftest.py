@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import VigilApp, create_app
+from api.auth.scopes import scopes_for
 from api.bootstrap import ClientCredentials, create_client, create_tenant
 from api.settings import (
     AuthSettings,
@@ -26,9 +27,11 @@ from api.settings import (
     Settings,
 )
 from casework import migrate
-from casework.db import create_engine
+from casework.context import Context
+from casework.db import create_engine, transaction
 from casework.models import Base
 from casework.settings import PROJECT_ROOT
+from casework.tenants import create_user
 
 TENANT = "acme"
 OTHER = "globex"
@@ -129,6 +132,18 @@ class Api:
 
     def headers(self, role: str, tenant: str = TENANT) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, tenant)}"}
+
+    def user(self, role: str, tenant: str = TENANT, username: str | None = None) -> int:
+        """A person with ``role`` in the store (people sign-in is not built: tests mint their tokens)."""
+        with transaction(self.db) as session:
+            user = create_user(session, Context(tenant), username or f"{role}-{tenant}", [role])
+            return user.id
+
+    def user_headers(self, user_id: int, role: str, tenant: str = TENANT) -> dict[str, str]:
+        token, _ = self.app.services.tokens.issue(
+            tenant=tenant, subject=f"user:{user_id}", role=role, scopes=scopes_for(role)
+        )
+        return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
