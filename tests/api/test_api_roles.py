@@ -1,0 +1,77 @@
+"""The role matrix: every /v1 route under every role answers exactly its documented status
+(403 without the scope), and the matrix covers every route the app has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import Api, payment
+
+from api.auth.scopes import ROLE_SCOPES
+
+ROLES = tuple(ROLE_SCOPES)
+MISSING = 999999
+
+# (method, path, json body, scope, status when the scope is there)
+MATRIX: list[tuple[str, str, Any, str, int]] = [
+    ("post", "/v1/events", payment("m-1"), "events:write", 200),
+    ("post", "/v1/events/batch", {"events": [payment("m-2")]}, "events:write", 200),
+    ("get", "/v1/decisions/nothing", None, "decisions:read", 404),
+    ("post", "/v1/labels", {"event_id": "m-1", "label": "fraud"}, "labels:write", 201),
+    ("get", "/v1/cases", None, "cases:read", 200),
+    ("get", f"/v1/cases/{MISSING}", None, "cases:read", 404),
+    ("post", f"/v1/cases/{MISSING}/claim", None, "cases:write", 404),
+    ("post", f"/v1/cases/{MISSING}/assign", {"user_id": MISSING}, "cases:write", 404),
+    ("post", f"/v1/cases/{MISSING}/unassign", None, "cases:write", 404),
+    ("post", f"/v1/cases/{MISSING}/transition", {"to": "escalated"}, "cases:write", 404),
+    ("post", f"/v1/cases/{MISSING}/resolve", {"disposition": "legitimate"}, "cases:write", 404),
+    ("post", f"/v1/cases/{MISSING}/snooze", {"until": "2099-01-01T00:00:00Z"}, "cases:write", 404),
+    ("post", f"/v1/cases/{MISSING}/tags", {"add": ["x"]}, "cases:write", 404),
+    ("post", f"/v1/cases/{MISSING}/notes", {"body": "x"}, "cases:write", 404),
+    ("put", f"/v1/cases/{MISSING}/notes/n1", {"body": "x"}, "cases:write", 404),
+]
+
+
+def _template(path: str) -> str:
+    parts = []
+    for part in path.split("/"):
+        if part.isdigit() or part in {"nothing", "n1"}:
+            parts.append("{}")
+        else:
+            parts.append(part)
+    return "/".join(parts)
+
+
+def test_the_matrix_covers_every_v1_route(api: Api) -> None:
+    routes = set()
+    for route in api.app.routes:
+        if not route.path.startswith("/v1"):
+            continue
+        for method in route.methods - {"OPTIONS", "HEAD"}:  # type: ignore[union-attr]
+            template = "/".join("{}" if p.startswith("{") else p for p in route.path.split("/"))
+            routes.add((method.lower(), template))
+    covered = {(method, _template(path)) for method, path, *_ in MATRIX}
+    assert routes == covered
+
+
+def test_every_v1_route_declares_a_scope(api: Api) -> None:
+    for route in api.app.routes:
+        if route.path.startswith("/v1"):
+            for handler in route.route_handlers:  # type: ignore[union-attr]
+                if handler.http_methods != {"OPTIONS"}:
+                    assert handler.opt.get("scope"), route.path
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(api: Api, role: str) -> None:
+    headers = api.user_headers(api.user(role), role)
+    for method, path, body, scope, status in MATRIX:
+        kwargs: dict[str, Any] = {"headers": headers}
+        if body is not None:
+            kwargs["json"] = body
+        response = getattr(api.client, method)(path, **kwargs)
+        expected = status if scope in ROLE_SCOPES[role] else 403
+        assert response.status_code == expected, (role, method, path, response.text)
+        if expected >= 400:
+            assert response.headers["content-type"].startswith("application/problem+json")
