@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from conftest import Api, payment
+from test_api_events import TINY_PACK
+from test_api_rulepacks import BROKEN
 
 from api.auth.scopes import ROLE_SCOPES
 
@@ -30,13 +32,22 @@ MATRIX: list[tuple[str, str, Any, str, int]] = [
     ("post", f"/v1/cases/{MISSING}/tags", {"add": ["x"]}, "cases:write", 404),
     ("post", f"/v1/cases/{MISSING}/notes", {"body": "x"}, "cases:write", 404),
     ("put", f"/v1/cases/{MISSING}/notes/n1", {"body": "x"}, "cases:write", 404),
+    ("get", "/v1/rulepacks", None, "rulepacks:read", 200),
+    ("post", "/v1/rulepacks", {"source": BROKEN}, "rulepacks:write", 422),
+    ("post", "/v1/rulepacks/validate", {"source": TINY_PACK}, "rulepacks:write", 200),
+    ("post", "/v1/rulepacks/test", {"source": TINY_PACK}, "rulepacks:write", 200),
+    ("get", "/v1/rulepacks/tiny/versions", None, "rulepacks:read", 200),
+    ("get", "/v1/rulepacks/tiny/versions/1.0.0", None, "rulepacks:read", 404),
+    ("get", "/v1/rulepacks/tiny/diff?from=1.0.0&to=1.1.0", None, "rulepacks:read", 404),
+    ("post", "/v1/rulepacks/tiny/publish", {"version": "1.0.0"}, "rulepacks:publish", 404),
+    ("post", "/v1/rulepacks/tiny/rollback", {}, "rulepacks:publish", 422),
 ]
 
 
 def _template(path: str) -> str:
     parts = []
-    for part in path.split("/"):
-        if part.isdigit() or part in {"nothing", "n1"}:
+    for part in path.split("?")[0].split("/"):
+        if part.isdigit() or part in {"nothing", "n1", "tiny", "1.0.0"}:
             parts.append("{}")
         else:
             parts.append(part)
