@@ -46,40 +46,17 @@ from engine.state import MemoryStore
 
 T = TypeVar("T")
 
-#: KEYS: entities; ARGV: pairs (1-based index, version held in memory) for entities whose
-#: state need not be sent when their version is still that one. Returns version, state
-#: (nil when absent or held) for each key.
-_LOAD = """
-local held = {}
-for i = 1, #ARGV, 2 do held[tonumber(ARGV[i])] = ARGV[i + 1] end
-local out = {}
-for i, key in ipairs(KEYS) do
-  local v = redis.call('HGET', key, 'v') or '0'
-  out[2 * i - 1] = v
-  if held[i] == v then
-    out[2 * i] = false
-  else
-    out[2 * i] = redis.call('HGET', key, 's') or false
-  end
-end
-return out
-"""
-
-#: KEYS: entities; ARGV: the expected version of each key, then triples (1-based index,
-#: ttl ms, new state) of the keys to write. Either every version matches and the new
-#: states are written (version + 1, PEXPIRE), or nothing is written. Returns 0 on
-#: success, else the 1-based index of a conflicting key.
+#: KEYS: entities; ARGV: the version each key had when loaded (its value's first 8 bytes,
+#: empty when absent), then triples (1-based index, ttl ms, new value) of the keys to write.
+#: Either every version matches and the new values are set with their expiry, or nothing
+#: is written. Returns 0 on success, else the 1-based index of a conflicting key.
 _COMMIT = """
 local n = #KEYS
 for i = 1, n do
-  local v = redis.call('HGET', KEYS[i], 'v') or '0'
-  if v ~= ARGV[i] then return i end
+  if redis.call('GETRANGE', KEYS[i], 0, 7) ~= ARGV[i] then return i end
 end
 for j = n + 1, #ARGV, 3 do
-  local i = tonumber(ARGV[j])
-  local key = KEYS[i]
-  redis.call('HSET', key, 'v', tonumber(ARGV[i]) + 1, 's', ARGV[j + 2])
-  redis.call('PEXPIRE', key, ARGV[j + 1])
+  redis.call('SET', KEYS[tonumber(ARGV[j])], ARGV[j + 2], 'PX', ARGV[j + 1])
 end
 return 0
 """
@@ -127,8 +104,7 @@ class RedisStore:
         self.families: dict[str, StateFamily] = {}
         self._names: dict[int, str] = {}
         #: global families: (version, bytes) of the record held in memory
-        self._held: dict[str, tuple[int, bytes | None]] = {}
-        self._load = client.register_script(_LOAD)
+        self._held: dict[str, tuple[bytes, bytes | None]] = {}
         self._commit = client.register_script(_COMMIT)
         #: batches run, conflicts met (each one re-ran a batch), entities loaded and written
         self.stats = {"batches": 0, "conflicts": 0, "loaded": 0, "written": 0}
@@ -157,8 +133,13 @@ class RedisStore:
         return sum(f.entity_count() for f in self.families.values())
 
     def redis_key(self, family: str, key: Any) -> bytes:
+        """``vigil:{tenant}:<family>:`` then ``s<text>`` for a string key, ``m<msgpack>`` for others."""
         base = self.prefix + family.encode() + b":"
-        return base + b"*" if key is _GLOBAL else base + b"k" + _encode_key(_canonical(key))
+        if key is _GLOBAL:
+            return base + b"*"
+        if type(key) is str:
+            return base + b"s" + key.encode()
+        return base + b"m" + _encode_key(_canonical(key))
 
     def clear(self) -> int:
         """Delete every key of this tenant (tests, replays from empty); how many were deleted."""
@@ -178,6 +159,20 @@ class RedisStore:
 
     # ---- one batch
 
+    def _redis_keys(self, entries: list[tuple[StateFamily, str, Any]]) -> list[bytes]:
+        bases: dict[str, bytes] = {}
+        out: list[bytes] = []
+        append = out.append
+        for _, name, key in entries:
+            base = bases.get(name)
+            if base is None:
+                base = bases[name] = self.prefix + name.encode() + b":"
+            if type(key) is str:
+                append(base + b"s" + key.encode())
+            else:
+                append(self.redis_key(name, key))
+        return out
+
     def run_batch(self, touched: dict[StateFamily, set[Any]], evaluate: Callable[[], T]) -> T:
         """Load the touched entities, ``evaluate()`` in memory, write back; retry on conflict."""
         entries: list[tuple[StateFamily, str, Any]] = []
@@ -191,7 +186,7 @@ class RedisStore:
                 entries.extend((family, name, key) for key in keys)
         if not entries:
             return evaluate()
-        rkeys = [self.redis_key(name, key) for _, name, key in entries]
+        rkeys = self._redis_keys(entries)
         self.stats["batches"] += 1
         for attempt in range(self.retries + 1):
             before = self._load_entries(entries, rkeys)
@@ -208,20 +203,19 @@ class RedisStore:
 
     def _load_entries(
         self, entries: list[tuple[StateFamily, str, Any]], rkeys: list[bytes]
-    ) -> list[tuple[int, bytes | None]]:
+    ) -> list[tuple[bytes, bytes | None]]:
+        """Empty the per-key families and load the entities (one MGET); their versions and states."""
         for family in self.families.values():
             if family.sharing == "key":
                 family.reset()
-        held_args: list[Any] = []
-        for i, (_, name, key) in enumerate(entries, 1):
-            if key is _GLOBAL and name in self._held:
-                held_args += [i, self._held[name][0]]
-        reply = self._load(keys=rkeys, args=held_args)
-        before: list[tuple[int, bytes | None]] = []
+        values: list[bytes | None] = self.client.mget(rkeys)  # type: ignore[assignment]
+        before: list[tuple[bytes, bytes | None]] = []
         loaded = 0
-        for i, (family, name, key) in enumerate(entries):
-            version = int(reply[2 * i])
-            data: bytes | None = reply[2 * i + 1] or None
+        for (family, name, key), value in zip(entries, values, strict=True):
+            if value is None:
+                version, data = b"", None
+            else:
+                version, data = value[:8], value[8:] or None
             if key is _GLOBAL:
                 held = self._held.get(name)
                 if held is not None and held[0] == version:
@@ -240,20 +234,21 @@ class RedisStore:
         self,
         entries: list[tuple[StateFamily, str, Any]],
         rkeys: list[bytes],
-        before: list[tuple[int, bytes | None]],
+        before: list[tuple[bytes, bytes | None]],
     ) -> bool:
-        versions: list[int] = []
+        """Write the changed entities if no entity changed in Redis since it was loaded."""
+        versions: list[bytes] = []
         writes: list[Any] = []
-        written: list[tuple[str, int, bytes]] = []
+        written: list[tuple[str, bytes, bytes]] = []
         for i, ((family, name, key), (version, old)) in enumerate(zip(entries, before, strict=True), 1):
             versions.append(version)
             new = family.export_all() if key is _GLOBAL else family.export_key(key)
             if new == old:
                 continue
-            state = new if new is not None else b""
-            writes += [i, int((family.retention + self.margin) * 1000), state]
+            next_version = (int.from_bytes(version, "big") + 1 if version else 1).to_bytes(8, "big")
+            writes += [i, int((family.retention + self.margin) * 1000), next_version + (new or b"")]
             if key is _GLOBAL:
-                written.append((name, version + 1, state))
+                written.append((name, next_version, new or b""))
         conflict = int(self._commit(keys=rkeys, args=versions + writes))
         if conflict:
             return False

@@ -99,6 +99,9 @@ class _Risk(msgspec.Struct):
     fraud: list[tuple[float, float, str]] = []
 
 
+_decode_risk = msgspec.msgpack.Decoder(_Risk).decode
+
+
 class LabelledLog(Keyed, LabelReader):
     """Per key: its events' times and ids, and which of them are labelled fraud."""
 
@@ -158,20 +161,24 @@ class LabelledLog(Keyed, LabelReader):
         self.cursor = len(self.context.label_log) if self.context is not None else 0
 
     def import_key(self, key: Any, data: bytes | None) -> None:
-        """Load a key's log; which of its events are fraud follows this engine's labels."""
+        """Load a key's log; which of its events are fraud follows this engine's labels.
+
+        A shared store loads state after ``reset``, which skips the labels known then:
+        ``where`` (used to apply later labels) is not rebuilt for imported events.
+        """
         if key in self.entities:
             self.forget(key)
         if data is None:
             return
-        rec = msgspec.msgpack.decode(data, type=_Risk)
-        labels = self.context.labels if self.context is not None else {}
+        rec = _decode_risk(data)
+        labels = self.context.labels if self.context is not None else None
         fraud: list[tuple[float, float, str]] = []
-        for ts, event_id in zip(rec.times, rec.ids, strict=True):
-            self.where[event_id] = (key, ts)
-            label = labels.get(event_id)
-            if label is not None and label[0]:
-                fraud.append((ts, label[1], event_id))
-        fraud.sort()
+        if labels:
+            for ts, event_id in zip(rec.times, rec.ids, strict=True):
+                label = labels.get(event_id)
+                if label is not None and label[0]:
+                    fraud.append((ts, label[1], event_id))
+            fraud.sort()
         rec.fraud = fraud
         self.entities[key] = rec
 
