@@ -96,6 +96,10 @@ class _Emitter:
         self.groups: dict[str, str] = {}
         self.temp = 0
         self.uses_time = False
+        #: the query each detector local caches, for evaluators that compute them eagerly
+        self.detector_code: dict[str, str] = {}
+        #: per model of the pack: the code of its feature row for this kind
+        self.features: dict[str, str] = {}
 
     # ---- names
     def tmp(self) -> str:
@@ -224,6 +228,7 @@ class _Emitter:
         inputs = [self.input(path) for path in call.inputs]
         key = f"{group}_a0" if call.dynamic else "None"
         args = ", ".join([key, "ts", *extra, *inputs])
+        self.detector_code[local] = f"_q{index}({args})"
         return f"({local} if {local} is not _U else ({local} := _q{index}({args})))"
 
     def input(self, path: tuple[str, ...]) -> str:
@@ -590,7 +595,11 @@ def _kind_body(unit: _Unit, kind: str) -> tuple[_Emitter, list[str], str]:
     body: list[str] = []
     for rule in unit.checked.rules:
         body.extend(_rule_code(em, rule))
-    return em, body, _outcome_code(em)
+    outcome = _outcome_code(em)
+    for name, model in unit.checked.models.items():
+        # the same compiled expressions serve training (Engine.features) and scoring
+        em.features[name] = "[" + ", ".join(f"_num({em.value(f)})" for f in model.features) + "]"
+    return em, body, outcome
 
 
 def _kind_function(
@@ -611,49 +620,96 @@ def _kind_function(
         recorded = [em.input(path) for path in inputs]
         observe.append(f"_obs_{group}({', '.join([args[0], 'ts', *args[1:], *recorded])})")
     observe.extend(_feed_lines(unit, em, feed_groups))
-    uses_time = em.uses_time or any(r.shadow_until for r in checked.rules)
-    lets = [f"{local} = _U" for local in em.lets.values()]
-    lets += [f"{local} = _U" for local in em.detectors.values()]
-    lets += [f"{local} = _U" for local in em.models.values()]
+    uses_time = em.uses_time or any(r.shadow_until for r in checked.rules) or bool(em.features)
+    fresh = [f"{local} = _U" for local in [*em.lets.values(), *em.detectors.values(), *em.models.values()]]
     fields = dict(em.fields)
-    lines: list[str] = []
-    lines.append(f"def _eval_{kind}(events, _ctx, _mapping):")
-    lines.append("    out = []")
-    lines.append("    _append = out.append")
+    read = _read_fields(fields, checked.env.kinds[kind])
+    clock = ["ts = _epoch(ev_timestamp)"] if uses_time else []
+    head = ["    out = []", "    _append = out.append"]
     for name in sorted(unit.managed):
         if any(f"_list_{name}" in line for line in body + [outcome]):
-            lines.append(f"    _list_{name} = _ctx.lists.get({unit.managed[name]!r}, _EMPTY_SET)")
-    lines.append("    _model = _ctx.model_score")
-    lines.append("    for ev in events:")
-    lines.extend("        " + line for line in _read_fields(fields, checked.env.kinds[kind]))
-    if uses_time:
-        lines.append("        ts = _epoch(ev_timestamp)")
-    lines.extend("        " + line for line in group_lines + lets)
-    lines.append("        hits = None")
-    lines.append("        shadow = None")
-    lines.append("        effects = None")
-    lines.append("        score = 0")
-    lines.append("        forced = 0")
-    lines.append("        allow = False")
-    lines.extend("        " + line for line in body)
-    lines.append("        if hits is None and shadow is None:")
-    lines.append(f"            {_quiet_outcome(em, outcome)}")
-    lines.append("            _append(_Decision(ev_id, outcome, 0, _RISK0, None, (), (), (), _PACK))")
-    lines.append("        else:")
-    lines.append(f"            {outcome}")
+            head.append(f"    _list_{name} = _ctx.lists.get({unit.managed[name]!r}, _EMPTY_SET)")
+    decide = [
+        "hits = None",
+        "shadow = None",
+        "effects = None",
+        "score = 0",
+        "forced = 0",
+        "allow = False",
+        *body,
+        "if hits is None and shadow is None:",
+        f"    {_quiet_outcome(em, outcome)}",
+        "    _append(_Decision(ev_id, outcome, 0, _RISK0, None, (), (), (), _PACK))",
+        "else:",
+        f"    {outcome}",
+        *_decision_lines(checked),
+    ]
+    lines = [f"def _eval_{kind}(events, _ctx, _mapping):", *head]
+    if not em.models:
+        lines.append("    for ev in events:")
+        lines.extend("        " + line for line in [*read, *clock, *group_lines, *fresh, *decide, *observe])
+    else:
+        # model scores come from one call per batch: a first pass advances detector state and
+        # collects feature rows and detector values; the rules run in a second pass
+        locals_ = list(em.detectors.values())
+        cache = f"_cache.append(({''.join(f'{d}, ' for d in locals_)}))"
+        lines.append("    _cache = []")
+        lines.extend(f"    _rows{i} = []" for i in range(len(em.models)))
+        lines.append("    for ev in events:")
+        first = [*read, *clock, *group_lines, *fresh]
+        first += [f"{local} = {em.detector_code[local]}" for local in locals_]
+        first += [f"_rows{i}.append({em.features[name]})" for i, name in enumerate(em.models)]
+        first += [cache, *observe]
+        lines.extend("        " + line for line in first)
+        lines.extend(
+            f"    _scores{i} = _ctx.score_batch({name!r}, _rows{i})" for i, name in enumerate(em.models)
+        )
+        lines.append("    for _j, ev in enumerate(events):")
+        second = [*read, *clock, *(f"{local} = _U" for local in em.lets.values())]
+        if locals_:
+            second.append(f"{', '.join(locals_)}, = _cache[_j]")
+        second += [f"{local} = _scores{i}[_j]" for i, local in enumerate(em.models.values())]
+        lines.extend("        " + line for line in [*second, *decide])
+    lines.append("    return out")
+    if em.features:
+        lines.append("")
+        lines.append("")
+        lines.extend(_features_function(em, read, clock, group_lines, fresh, observe))
+    plan = KindPlan(kind, list(fields), list(em.groups), uses_time)
+    return "\n".join(lines), plan
+
+
+def _decision_lines(checked: CheckedPack) -> list[str]:
+    """The statement appending the Decision of an event that hit at least one rule."""
     medium, high, critical = checked.risk
     risk = (
         f"('critical' if score >= {critical!r} else 'high' if score >= {high!r} "
         f"else 'medium' if score >= {medium!r} else 'low')"
     )
-    lines.append(
-        f"            _append(_Decision(ev_id, outcome, score, {risk}, 'allow' if allow else _VERDICTS[forced], "
+    return [
+        f"    _append(_Decision(ev_id, outcome, score, {risk}, 'allow' if allow else _VERDICTS[forced], "
         "tuple(hits) if hits else (), tuple(shadow) if shadow else (), tuple(effects) if effects else (), _PACK))"
-    )
-    lines.extend("        " + line for line in observe)
-    lines.append("    return out")
-    plan = KindPlan(kind, list(fields), list(em.groups), uses_time)
-    return "\n".join(lines), plan
+    ]
+
+
+def _features_function(
+    em: _Emitter,
+    read: list[str],
+    clock: list[str],
+    group_lines: list[str],
+    fresh: list[str],
+    observe: list[str],
+) -> list[str]:
+    """``_features_<kind>``: every model's feature rows, advancing state as the evaluator does."""
+    names = list(em.features)
+    lines = [f"def _features_{em.kind}(events, _ctx, _mapping):"]
+    lines.extend(f"    _rows{i} = []" for i in range(len(names)))
+    lines.append("    for ev in events:")
+    body = [*read, *clock, *group_lines, *fresh]
+    body += [f"_rows{i}.append({em.features[name]})" for i, name in enumerate(names)]
+    lines.extend("        " + line for line in [*body, *observe])
+    lines.append("    return {" + ", ".join(f"{name!r}: _rows{i}" for i, name in enumerate(names)) + "}")
+    return lines
 
 
 def _key_code(em: _Emitter, node: ast.Expr, kind: str) -> str:

@@ -8,7 +8,8 @@ loop, in order, so a later event sees the state left by the earlier ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -16,7 +17,7 @@ import msgspec
 from engine.decision import OUTCOME_RANK, Decision
 from engine.detectors.base import StateFamily
 from engine.events import KINDS, BaseEvent
-from engine.pack import CompiledPack, Evaluator, Feeder, KeyFinder
+from engine.pack import CompiledPack, Evaluator, Featurizer, Feeder, KeyFinder
 from engine.runtime import epoch
 from engine.state import MemoryStore
 
@@ -33,7 +34,8 @@ class EngineContext:
 
     def __init__(self) -> None:
         self.lists: dict[str, frozenset[str]] = {}
-        self.models: dict[str, Callable[[], float | None] | float | None] = {}
+        #: model name -> a fixed score, or an object with ``score(X) -> scores`` for a batch
+        self.models: dict[str, Any] = {}
         #: reference data by table and record id (vehicles, schedules)
         self.refs: dict[str, dict[str, dict[str, Any]]] = {}
         #: the latest label of each event id: (is fraud, event time the label became known)
@@ -44,7 +46,24 @@ class EngineContext:
 
     def model_score(self, name: str) -> float | None:
         score = self.models.get(name)
-        return score() if callable(score) else score
+        if score is None or isinstance(score, int | float):
+            return score
+        return score() if callable(score) else None
+
+    def score_batch(self, name: str, rows: list[list[float]]) -> list[float | None]:
+        """One model call for a whole batch: the score of each row (None without a model)."""
+        scorer = self.models.get(name)
+        if scorer is None or not rows:
+            return [None] * len(rows)
+        if isinstance(scorer, int | float):  # a fixed score, as `given model "x" = 0.9` in tests
+            return [float(scorer)] * len(rows)
+        batch_score = getattr(scorer, "score", None)
+        if batch_score is not None:
+            import numpy as np  # only engines that score models need numpy
+
+            scores = batch_score(np.asarray(rows, dtype=np.float64))
+            return [None if s != s else float(s) for s in scores]  # NaN: no score
+        return [scorer() for _ in rows]
 
     def set_label(self, event_id: str, fraud: bool, known_at: Any) -> None:
         """Label an event fraud or legitimate, known from ``known_at`` (epoch seconds or a time).
@@ -77,6 +96,7 @@ class Engine:
         self._feeders: dict[str, list[Feeder]] = {}
         #: per kind, the key finders of the packs and their state by group (shared stores only)
         self._finders: dict[str, list[tuple[KeyFinder, dict[str, StateFamily]]]] = {}
+        self._featurizers: dict[str, list[Featurizer]] = {}
         for pack in self.packs:
             linked = pack.link(self._family)
             for kind, evaluator in linked.evaluators.items():
@@ -85,6 +105,8 @@ class Engine:
                 self._feeders.setdefault(kind, []).append(feeder)
             for kind, finder in linked.keys.items():
                 self._finders.setdefault(kind, []).append((finder, linked.states))
+            for kind, featurize in linked.features.items():
+                self._featurizers.setdefault(kind, []).append(featurize)
         self._shared = getattr(self.store, "run_batch", None)
 
     def _family(self, name: str, cls: type[StateFamily], retention: float) -> StateFamily:
@@ -104,8 +126,38 @@ class Engine:
         """Add or replace one reference record (``{"id": "v7", "tank_liters": 60}``)."""
         self.context.refs.setdefault(table, {})[str(record["id"])] = dict(record)
 
-    def set_model(self, name: str, score: Callable[[], float | None] | float | None) -> None:
+    def set_model(self, name: str, score: Any) -> None:
+        """The active model for ``model("name")``: an object with ``score(X)``, or a fixed score."""
         self.context.models[name] = score
+
+    def features(self, model: str, events: Sequence[Any], kind: str | None = None) -> Any:
+        """The feature rows of ``model`` for the events, computed in order as scoring sees them.
+
+        Detector state advances exactly as in ``evaluate_many``, so the rows of a time-ordered
+        stream on a fresh engine are the rows live scoring gave: no training/serving skew.
+        Returns a float64 array (n, features) with NaN for null.
+        """
+        import numpy as np  # only training needs numpy
+
+        rows: list[list[float]] = []
+        width = 0
+        for pack in self.packs:
+            if model in pack.checked.models:
+                width = len(pack.checked.models[model].features)
+        if not width:
+            raise KeyError(f"no pack of this engine declares model '{model}'")
+        for run, run_kind, mapping in self._runs(events, kind):
+            for feeder in self._feeders.get(run_kind or "", ()):
+                feeder(run, self.context, mapping)  # type: ignore[arg-type]
+            produced = False
+            for featurize in self._featurizers.get(run_kind or "", ()):
+                per_model = featurize(run, self.context, mapping)  # type: ignore[arg-type]
+                if model in per_model and not produced:
+                    rows.extend(per_model[model])
+                    produced = True
+            if not produced:
+                rows.extend([[math.nan] * width for _ in run])
+        return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
 
     def evaluate(self, event: Any, kind: str | None = None) -> Decision:
         return self.evaluate_many([event], kind)[0]

@@ -8,8 +8,9 @@ detector state, lists and models, which is cheap.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -21,6 +22,7 @@ from dsl.builtins import BUILTINS
 from dsl.checker import check
 from dsl.compiler import CompiledSource, FamilySpec, compile_pack
 from dsl.diagnostics import Diagnostic, Source, render_all
+from dsl.formatter import expr_source
 from dsl.parser import ParseFailure, parse
 from dsl.types import Environment
 from engine import runtime
@@ -30,8 +32,22 @@ from engine.detectors import DetectorRegistry, StateFamily, default_registry
 
 Evaluator = Callable[[list[Any], Any, bool], list[Decision]]
 Feeder = Callable[[list[Any], Any, bool], None]
+#: every model's feature rows for a batch of one kind: model -> rows
+Featurizer = Callable[[list[Any], Any, bool], dict[str, list[list[float]]]]
 #: the entity keys a batch of one kind touches, per state group: group -> keys
 KeyFinder = Callable[[list[Any], Any, bool], dict[str, set[Any]]]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a pack declares: what it predicts from, and a hash that pins the feature list."""
+
+    name: str
+    kind: str
+    feature_names: tuple[str, ...]
+    #: SHA-256 of the pack name, model name, kind and feature sources: a model trained on
+    #: other features must not be scored with these
+    feature_hash: str
 
 
 @dataclass
@@ -49,6 +65,8 @@ class Linked:
     keys: dict[str, KeyFinder]
     #: the state family of each group, by group name (``_g0``, ...)
     states: dict[str, StateFamily]
+    #: per kind: every model's feature rows for a batch, advancing state as the evaluator does
+    features: dict[str, Featurizer] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter((self.evaluators, self.feeders))
@@ -85,6 +103,16 @@ class CompiledPack:
     def kinds(self) -> tuple[str, ...]:
         return self.checked.kinds
 
+    @property
+    def models(self) -> dict[str, ModelSpec]:
+        """The pack's model declarations, with the identity of their feature lists."""
+        specs: dict[str, ModelSpec] = {}
+        for name, info in self.checked.models.items():
+            names = tuple(expr_source(f) for f in info.features)
+            digest = hashlib.sha256("\n".join((self.name, name, info.kind, *names)).encode()).hexdigest()
+            specs[name] = ModelSpec(name, info.kind, names, digest)
+        return specs
+
     def link(self, families: Callable[[str, type[StateFamily], float], StateFamily]) -> Linked:
         """Bind the code to state; ``families(group, cls, retention)`` returns the group's state.
 
@@ -103,6 +131,7 @@ class CompiledPack:
             "_mod": runtime.mod,
             "_arith": runtime.arith,
             "_neg": runtime.neg,
+            "_num": runtime.num,
             "_time_arith": runtime.time_arith,
             "_order": runtime.order,
             "_contains": runtime.contains,
@@ -151,7 +180,8 @@ class CompiledPack:
             for kind in (*checked.kinds, *self.generated.feed_kinds)
             if f"_keys_{kind}" in ns
         }
-        return Linked(evaluators, feeders, keys, states)
+        features = {kind: ns[f"_features_{kind}"] for kind in checked.kinds if f"_features_{kind}" in ns}
+        return Linked(evaluators, feeders, keys, states, features)
 
 
 def _group_key(call: Any, pack: CompiledPack) -> str:

@@ -34,6 +34,17 @@ def to_datetime(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def num(value: Any) -> float:
+    """A model feature: numbers as floats, booleans as 0/1, null (or anything else) as NaN."""
+    if value is True:
+        return 1.0
+    if value is False:
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return math.nan
+
+
 def floor(outcome: str, forced: int) -> str:
     """The outcome raised to at least the forced verdict (review = 1, block = 2)."""
     return outcome if _RANK[outcome] >= forced else _BY_RANK[forced]
