@@ -19,10 +19,11 @@ from anyio import to_thread
 from sqlalchemy.engine import Engine as DbEngine
 
 from api.settings import EngineSettings
-from casework import rulepacks
+from casework import lists, rulepacks
 from casework.db import transaction
+from casework.errors import NotFound
 from engine.engine import Engine
-from engine.pack import CompiledPack, load_pack
+from engine.pack import CompiledPack, PackError, load_pack
 
 _log = logging.getLogger("vigil.engines")
 
@@ -34,7 +35,15 @@ class _TenantEngine:
     engine: Engine
     fingerprint: Fingerprint
     checked_at: float
+    #: the managed lists the packs read (``list x = managed "name"``), refreshed at every check
+    managed: frozenset[str] = frozenset()
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def managed_lists(packs: list[CompiledPack]) -> frozenset[str]:
+    return frozenset(
+        decl.managed for pack in packs for decl in pack.checked.lists.values() if decl.managed is not None
+    )
 
 
 class EngineRegistry:
@@ -56,17 +65,47 @@ class EngineRegistry:
         with transaction(self.db) as session:
             return rulepacks.active_versions(session, tenant)
 
-    def _build(self, tenant: str, active: dict[str, rulepacks.PackVersionView]) -> Engine:
+    def _list_items(self, tenant: str, names: frozenset[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        with transaction(self.db) as session:
+            for name in sorted(names):
+                try:
+                    found[name] = lists.items(session, tenant, name)
+                except NotFound:
+                    found[name] = []
+        return found
+
+    async def _refresh_lists(self, tenant: str, entry: _TenantEngine) -> None:
+        if entry.managed:
+            for name, values in (await to_thread.run_sync(self._list_items, tenant, entry.managed)).items():
+                entry.engine.set_list(name, values)
+
+    def _build(
+        self, tenant: str, active: dict[str, rulepacks.PackVersionView]
+    ) -> tuple[Engine, frozenset[str]]:
         packs: list[CompiledPack] = []
         for view in active.values():
             compiled = self._compiled.get(view.checksum)
             if compiled is None:
-                compiled = load_pack(view.source or "", f"{view.pack}@{view.version}")
+                try:
+                    compiled = load_pack(view.source or "", f"{view.pack}@{view.version}")
+                except PackError as exc:
+                    # stored versions checked when uploaded; a language change may break one
+                    _log.error(
+                        "active rulepack does not compile; left out",
+                        extra={
+                            "tenant": tenant,
+                            "pack": view.pack,
+                            "version": view.version,
+                            "error": str(exc),
+                        },
+                    )
+                    continue
                 self._compiled[view.checksum] = compiled
             packs.append(compiled)
-        if not packs and tenant == self.settings.demo_tenant:
+        if not active and tenant == self.settings.demo_tenant:
             packs = self._shipped_packs()
-        return Engine(packs)
+        return Engine(packs), managed_lists(packs)
 
     async def get(self, tenant: str) -> Engine:
         """The tenant's engine, rebuilt first if its active packs changed since the last check."""
@@ -82,14 +121,23 @@ class EngineRegistry:
             active = await to_thread.run_sync(self._active, tenant)
             fingerprint: Fingerprint = tuple(sorted((v.pack, v.version, v.checksum) for v in active.values()))
             if current is not None and current.fingerprint == fingerprint:
+                await self._refresh_lists(tenant, current)
                 current.checked_at = time.monotonic()
                 return current.engine
-            engine = await to_thread.run_sync(self._build, tenant, active)
+            engine, managed = await to_thread.run_sync(self._build, tenant, active)
+            entry = _TenantEngine(engine, fingerprint, time.monotonic(), managed)
+            await self._refresh_lists(tenant, entry)
             _log.info(
                 "engine built", extra={"tenant": tenant, "packs": [f"{p}@{v}" for p, v, _ in fingerprint]}
             )
-            self._engines[tenant] = _TenantEngine(engine, fingerprint, time.monotonic())
+            self._engines[tenant] = entry
             return engine
+
+    def set_list(self, tenant: str, name: str, values: list[str]) -> None:
+        """A list edit made by this process, seen by its engine at once (others at their next check)."""
+        entry = self._engines.get(tenant)
+        if entry is not None and name in entry.managed:
+            entry.engine.set_list(name, values)
 
     def cached(self, tenant: str) -> Engine | None:
         entry = self._engines.get(tenant)

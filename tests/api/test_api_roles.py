@@ -41,13 +41,25 @@ MATRIX: list[tuple[str, str, Any, str, int]] = [
     ("get", "/v1/rulepacks/tiny/diff?from=1.0.0&to=1.1.0", None, "rulepacks:read", 404),
     ("post", "/v1/rulepacks/tiny/publish", {"version": "1.0.0"}, "rulepacks:publish", 404),
     ("post", "/v1/rulepacks/tiny/rollback", {}, "rulepacks:publish", 422),
+    ("post", "/v1/lists", {"name": "blocked_ips"}, "lists:write", 201),
+    ("get", "/v1/lists/nolist", None, "lists:read", 404),
+    ("post", "/v1/lists/nolist/items", {"items": ["x"]}, "lists:write", 404),
+    ("post", "/v1/lists/nolist/items/remove", {"items": ["x"]}, "lists:write", 404),
+    ("get", "/v1/lists/nolist/history", None, "lists:read", 404),
+    ("get", "/v1/reference/vehicles", None, "lists:read", 200),
+    ("put", "/v1/reference/vehicles/veh1", {"id": "veh1", "tank_liters": 50}, "lists:write", 200),
+    ("delete", "/v1/reference/vehicles/nokey", None, "lists:write", 404),
 ]
+
+
+#: the path segments of MATRIX that stand for an id
+_IDS = frozenset({"nothing", "n1", "tiny", "1.0.0", "nolist", "vehicles", "veh1", "nokey"})
 
 
 def _template(path: str) -> str:
     parts = []
     for part in path.split("?")[0].split("/"):
-        if part.isdigit() or part in {"nothing", "n1", "tiny", "1.0.0"}:
+        if part.isdigit() or part in _IDS:
             parts.append("{}")
         else:
             parts.append(part)
