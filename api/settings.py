@@ -65,6 +65,17 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class AuditSettings(msgspec.Struct, frozen=True, kw_only=True):
+    #: PEM file of the Ed25519 key that signs audit export manifests; created (with its
+    #: public half beside it, ``.pub``) when missing
+    export_key_path: Path
+
+    @classmethod
+    def from_env(cls) -> AuditSettings:
+        default_key = PROJECT_ROOT / "var" / "keys" / "audit-export.pem"
+        return cls(export_key_path=Path(_env("VIGIL_AUDIT_KEY", str(default_key))))
+
+
 class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     #: folder of the shipped rulepacks (the demo tenant's packs until it publishes its own)
     rulepacks_dir: Path
@@ -99,6 +110,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth: AuthSettings
     engine: EngineSettings
     log: LogSettings
+    audit: AuditSettings = msgspec.field(
+        default_factory=lambda: AuditSettings(
+            export_key_path=PROJECT_ROOT / "var" / "keys" / "audit-export.pem"
+        )
+    )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -108,4 +124,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             auth=AuthSettings.from_env(),
             engine=EngineSettings.from_env(),
             log=LogSettings.from_env(),
+            audit=AuditSettings.from_env(),
         )

@@ -19,6 +19,7 @@ from api.app import VigilApp, create_app
 from api.auth.scopes import scopes_for
 from api.bootstrap import ClientCredentials, create_client, create_tenant
 from api.settings import (
+    AuditSettings,
     AuthSettings,
     DatabaseSettings,
     EngineSettings,
@@ -101,6 +102,7 @@ def make_settings(database_url: str, key_path: Path, poll_seconds: float = 0.2) 
             rulepacks_dir=PROJECT_ROOT / "rulepacks", demo_tenant=TENANT, poll_seconds=poll_seconds
         ),
         log=LogSettings(level="WARNING"),
+        audit=AuditSettings(export_key_path=key_path.with_name("audit-export.pem")),
     )
 
 

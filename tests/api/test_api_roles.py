@@ -49,6 +49,10 @@ MATRIX: list[tuple[str, str, Any, str, int]] = [
     ("get", "/v1/reference/vehicles", None, "lists:read", 200),
     ("put", "/v1/reference/vehicles/veh1", {"id": "veh1", "tank_liters": 50}, "lists:write", 200),
     ("delete", "/v1/reference/vehicles/nokey", None, "lists:write", 404),
+    ("get", "/v1/audit", None, "audit:read", 200),
+    ("get", "/v1/audit/verify", None, "audit:read", 200),
+    ("get", "/v1/audit/export-key", None, "audit:read", 200),
+    ("get", "/v1/audit/export?format=xml", None, "audit:export", 400),
 ]
 
 
