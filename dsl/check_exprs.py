@@ -132,7 +132,7 @@ def _err(scope: Scope, span: ast.Span, code: str, message: str) -> Type:
 
 def _check(expr: ast.Expr, scope: Scope) -> Type:
     if isinstance(expr, ast.Literal):
-        return _literal_type(expr.value)
+        return literal_type(expr.value)
     if isinstance(expr, ast.Duration):
         return DURATION
     if isinstance(expr, ast.Field):
@@ -174,7 +174,7 @@ def _check(expr: ast.Expr, scope: Scope) -> Type:
     raise AssertionError(f"unhandled node {type(expr).__name__}")
 
 
-def _literal_type(value: Any) -> Type:
+def literal_type(value: Any) -> Type:
     if value is None:
         return NULL
     if isinstance(value, bool):

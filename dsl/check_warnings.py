@@ -5,13 +5,13 @@ Warnings never block a pack unless ``vigil check --strict`` asks them to.
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from dsl import ast
 from dsl.analysis import CheckedPack
 from dsl.check_exprs import static_bool
 from dsl.diagnostics import Collector
+from dsl.operators import COMPARE
 
 
 def warn(checked: CheckedPack, used: set[str], out: Collector) -> None:
@@ -36,14 +36,6 @@ def warn(checked: CheckedPack, used: set[str], out: Collector) -> None:
 
 
 _UNKNOWN: Any = object()
-_COMPARE: dict[str, Any] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 
 
 def constant_value(expr: ast.Expr) -> Any:
@@ -62,14 +54,14 @@ def constant_value(expr: ast.Expr) -> Any:
         if expr.op == "and":
             return False if False in (left, right) else (None if None in (left, right) else True)
         return True if True in (left, right) else (None if None in (left, right) else False)
-    if isinstance(expr, ast.Compare) and expr.op in _COMPARE:
+    if isinstance(expr, ast.Compare) and expr.op in COMPARE:
         left, right = constant_value(expr.left), constant_value(expr.right)
         if _UNKNOWN in (left, right):
             return _UNKNOWN
         if left is None or right is None:
             return None
         try:
-            return bool(_COMPARE[expr.op](left, right))
+            return bool(COMPARE[expr.op](left, right))
         except TypeError:
             return _UNKNOWN
     return _UNKNOWN

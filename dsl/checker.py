@@ -16,7 +16,7 @@ import msgspec
 
 from dsl import ast
 from dsl.analysis import CheckedPack, ModelInfo, RuleInfo
-from dsl.check_exprs import Scope, check_expr, static_bool
+from dsl.check_exprs import Scope, check_expr, literal_type, static_bool
 from dsl.check_tests import check_tests
 from dsl.check_warnings import warn
 from dsl.diagnostics import Collector, Diagnostic, Source, did_you_mean
@@ -231,22 +231,12 @@ def _list_type(decl: ast.ListDef, out: Collector) -> Type:
         if not isinstance(item, ast.Literal | ast.Duration):
             out.error(item.span, "list-constant", f"list '{decl.name}' may only hold constants")
             continue
-        t = DURATION if isinstance(item, ast.Duration) else _literal(item.value)
+        t = DURATION if isinstance(item, ast.Duration) else literal_type(item.value)
         if elem == NULL:
             elem = t
         elif t != elem:
             out.error(item.span, "type", f"list '{decl.name}' mixes {elem} and {t}")
     return list_of(ANY if elem == NULL else elem)
-
-
-def _literal(value: object) -> Type:
-    if value is None:
-        return NULL
-    if isinstance(value, bool):
-        return BOOL
-    if isinstance(value, int | float):
-        return NUMBER
-    return STRING
 
 
 def _models(pack: ast.Pack, out: Collector) -> dict[str, ModelInfo]:

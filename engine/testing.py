@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import operator
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from dsl import ast
+from dsl.operators import COMPARE
 from engine.decision import Decision
 from engine.engine import Engine
 from engine.events import EventError, event_from_dict
@@ -18,14 +17,6 @@ from engine.pack import CompiledPack
 #: tests start here unless an event gives its own timestamp
 TEST_EPOCH = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 _DEFAULT_GAP = dt.timedelta(minutes=1)
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 
 
 class TestResult(msgspec.Struct, frozen=True):
@@ -113,7 +104,7 @@ def _check_expectations(test: ast.Test, decision: Decision) -> list[str]:
             )
         elif isinstance(clause, ast.ExpectNoHits) and hit_names:
             failures.append(f"expected no hits; got {', '.join(hit_names)}")
-        elif isinstance(clause, ast.ExpectScore) and not _OPS[clause.op](decision.score, clause.value):
+        elif isinstance(clause, ast.ExpectScore) and not COMPARE[clause.op](decision.score, clause.value):
             failures.append(f"expected score {clause.op} {clause.value}, got {decision.score}")
     return failures
 
