@@ -29,6 +29,9 @@ _log = logging.getLogger("vigil.engines")
 
 Fingerprint = tuple[tuple[str, str, str], ...]
 
+#: the shipped packs compiled once per process (a compiled pack links into any number of engines)
+_SHIPPED: dict[tuple[tuple[str, int], ...], list[CompiledPack]] = {}
+
 
 @dataclass
 class _TenantEngine:
@@ -58,7 +61,10 @@ class EngineRegistry:
     def _shipped_packs(self) -> list[CompiledPack]:
         if self._shipped is None:
             files = sorted(Path(self.settings.rulepacks_dir).glob("*.rules"))
-            self._shipped = [load_pack(f.read_text(encoding="utf-8"), str(f)) for f in files]
+            key = tuple((str(f), f.stat().st_mtime_ns) for f in files)
+            if key not in _SHIPPED:
+                _SHIPPED[key] = [load_pack(f.read_text(encoding="utf-8"), str(f)) for f in files]
+            self._shipped = _SHIPPED[key]
         return self._shipped
 
     def _active(self, tenant: str) -> dict[str, rulepacks.PackVersionView]:
