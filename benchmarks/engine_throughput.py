@@ -13,7 +13,11 @@ state), is repeated ``--reps`` times (default 3), and the median is reported:
   per line, or one ``msgspec.json.Decoder(Event).decode_lines`` call) and then evaluated
   with ``evaluate_many``, and the decoding alone;
 * memory: the detector state left by the whole stream (entities per state family and
-  approximate bytes per tracked entity, measured with ``tracemalloc``).
+  approximate bytes per tracked entity, measured with ``tracemalloc``);
+* Redis (when ``--redis URL``, ``VIGIL_REDIS_URL`` or ``VIGIL_TEST_REDIS_URL`` names a
+  server that answers): ``evaluate_many`` in batches on ``engine.state_redis.RedisStore``
+  (state loaded and written back once per batch), each repetition on a fresh tenant, and
+  the keys and server memory the stream's state takes there.
 
 Building the inputs (simulating, encoding to JSON lines) is not timed. The event list
 is ``gc.freeze()``-d before timing so that collections do not rescan it. The script
@@ -35,6 +39,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,6 +52,7 @@ from engine.engine import Engine
 from engine.events import Event, decode_event
 from engine.pack import CompiledPack, PackError, load_pack_file
 from engine.simulate import simulate, write_jsonl
+from engine.state_redis import RedisStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "rulepacks" / "cards.rules"
@@ -183,6 +189,48 @@ def state_memory(
     return after - before, engine.store.entity_count(), families
 
 
+def redis_url(given: str | None) -> str | None:
+    """The Redis to measure against, if one answers."""
+    url = given or os.environ.get("VIGIL_REDIS_URL") or os.environ.get("VIGIL_TEST_REDIS_URL")
+    if not url:
+        return None
+    try:
+        RedisStore.from_url(url, "probe").client.ping()
+    except Exception as exc:  # any failure to connect means: no Redis row
+        print(f"NOTE: Redis at {url} does not answer ({type(exc).__name__}); no Redis row")
+        return None
+    return url
+
+
+def redis_memory(url: str, pack: CompiledPack, events: Sequence[Event], batch: int) -> str:
+    """Keys and server memory the stream's state takes in Redis, and the per-batch traffic."""
+    store = RedisStore.from_url(url, f"bench-{uuid.uuid4().hex[:8]}")
+    before = int(store.client.info("memory")["used_memory"])  # type: ignore[index]
+    engine = Engine([pack], store=store)
+
+    def server_cpu() -> float:
+        info = store.client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])  # type: ignore[index]
+
+    s0, c0, t0 = server_cpu(), time.process_time(), time.perf_counter()
+    for i in range(0, len(events), batch):
+        engine.evaluate_many(events[i : i + batch])
+    wall, client, server = time.perf_counter() - t0, time.process_time() - c0, server_cpu() - s0
+    keys = sum(1 for _ in store.client.scan_iter(match=store.prefix + b"*", count=1000))
+    used = int(store.client.info("memory")["used_memory"]) - before  # type: ignore[index]
+    stats = store.stats
+    store.clear()
+    n = len(events)
+    return (
+        f"Redis run (one more, not in the table): {n / wall:,.0f} events/s; CPU per event "
+        f"{client / n * 1e6:.1f} µs in this process + {server / n * 1e6:.1f} µs in redis-server\n"
+        f"Redis state after {len(events):,} events: {keys:,} keys, {used / 1e6:.1f} MB server memory "
+        f"(about {used / max(keys, 1):,.0f} bytes per key); per batch of {batch:,}: "
+        f"{stats['loaded'] / max(stats['batches'], 1):,.0f} entities loaded, "
+        f"{stats['written'] / max(stats['batches'], 1):,.0f} written; conflicts {stats['conflicts']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -192,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement; median (default 3)")
     parser.add_argument("--batch", type=int, default=1000, help="evaluate_many batch size (default 1000)")
     parser.add_argument("--pack", type=Path, default=PACK, help=f"pack to load (default {PACK})")
+    parser.add_argument(
+        "--redis",
+        default=None,
+        help="Redis URL for the RedisStore row (default VIGIL_REDIS_URL, VIGIL_TEST_REDIS_URL)",
+    )
     args = parser.parse_args(argv)
 
     print(f"# Vigil engine throughput: cards pack, simulated payment stream, {args.n:,} events")
@@ -232,11 +285,24 @@ def main(argv: list[str] | None = None) -> int:
         ("`decode_event` per line + `evaluate_many`", from_lines(lines), "JSON lines bytes"),
         ("`Decoder(Event).decode_lines` + `evaluate_many`", from_buffer(data), "JSON lines bytes"),
     ]
+    url = redis_url(args.redis)
+    makers: dict[str, Callable[[], Engine]] = {}
+    if url is not None:
+        label = f"`evaluate_many`, batches of {args.batch:,}, `RedisStore`"
+        plans.append((label, batched(events, args.batch), "Structs; state in Redis"))
+
+        def make_redis() -> Engine:
+            store = RedisStore.from_url(url, f"bench-{uuid.uuid4().hex[:8]}")
+            stores.append(store)
+            return Engine([pack], store=store)
+
+        stores: list[RedisStore] = []
+        makers[label] = make_redis
     rows: list[Row] = []
     reference: list[tuple[str, float, int]] | None = None
     consistent = True
     for label, run, note_text in plans:
-        walls, cpus, decisions = timed(make, run, args.reps)
+        walls, cpus, decisions = timed(makers.get(label, make), run, args.reps)
         rows.append(Row(label, n, walls, cpus, note_text))
         fingerprint: list[tuple[str, float, int]] = [(d.outcome, d.score, len(d.hits)) for d in decisions]
         if reference is None:
@@ -280,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"every measurement gave the same decisions: {'yes' if consistent else 'NO'}")
     del last
 
+    if url is not None:
+        for store in stores:
+            store.clear()
+        print(redis_memory(url, pack, events, args.batch))
     state_bytes, entities, families = state_memory(pack, events, args.batch)
     per_entity = state_bytes / entities if entities else 0.0
     print(

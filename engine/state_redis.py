@@ -46,8 +46,8 @@ from engine.state import MemoryStore
 
 T = TypeVar("T")
 
-#: KEYS: entities; ARGV: the version each key had when loaded (its value's first 8 bytes,
-#: empty when absent), then triples (1-based index, ttl ms, new value) of the keys to write.
+#: KEYS: entities, those to write first; ARGV: the version each key had when loaded (its
+#: value's first 8 bytes, empty when absent), then pairs (ttl ms, new value) of the first keys.
 #: Either every version matches and the new values are set with their expiry, or nothing
 #: is written. Returns 0 on success, else the 1-based index of a conflicting key.
 _COMMIT = """
@@ -55,8 +55,10 @@ local n = #KEYS
 for i = 1, n do
   if redis.call('GETRANGE', KEYS[i], 0, 7) ~= ARGV[i] then return i end
 end
-for j = n + 1, #ARGV, 3 do
-  redis.call('SET', KEYS[tonumber(ARGV[j])], ARGV[j + 2], 'PX', ARGV[j + 1])
+local i = 1
+for j = n + 1, #ARGV, 2 do
+  redis.call('SET', KEYS[i], ARGV[j + 1], 'PX', ARGV[j])
+  i = i + 1
 end
 return 0
 """
@@ -237,22 +239,31 @@ class RedisStore:
         before: list[tuple[bytes, bytes | None]],
     ) -> bool:
         """Write the changed entities if no entity changed in Redis since it was loaded."""
-        versions: list[bytes] = []
+        # the keys to write go first, each with its expected version and (ttl, new value)
+        order: list[int] = []
+        keep: list[int] = []
         writes: list[Any] = []
         written: list[tuple[str, bytes, bytes]] = []
-        for i, ((family, name, key), (version, old)) in enumerate(zip(entries, before, strict=True), 1):
-            versions.append(version)
+        ttls: dict[str, int] = {}
+        for i, ((family, name, key), (version, old)) in enumerate(zip(entries, before, strict=True)):
             new = family.export_all() if key is _GLOBAL else family.export_key(key)
             if new == old:
+                keep.append(i)
                 continue
+            order.append(i)
+            ttl = ttls.get(name)
+            if ttl is None:
+                ttl = ttls[name] = int((family.retention + self.margin) * 1000)
             next_version = (int.from_bytes(version, "big") + 1 if version else 1).to_bytes(8, "big")
-            writes += [i, int((family.retention + self.margin) * 1000), next_version + (new or b"")]
+            writes += [ttl, next_version + (new or b"")]
             if key is _GLOBAL:
                 written.append((name, next_version, new or b""))
-        conflict = int(self._commit(keys=rkeys, args=versions + writes))
+        order += keep
+        versions = [before[i][0] for i in order]
+        conflict = int(self._commit(keys=[rkeys[i] for i in order], args=versions + writes))
         if conflict:
             return False
         for name, version, state in written:
             self._held[name] = (version, state or None)
-        self.stats["written"] += len(writes) // 3
+        self.stats["written"] += len(writes) // 2
         return True

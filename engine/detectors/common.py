@@ -49,6 +49,8 @@ LATE_HORIZON = 86_400.0
 #: a spread this small relative to the mean counts as zero (identical values)
 _RELATIVE_EPSILON = 1e-9
 _encode = msgspec.msgpack.Encoder().encode
+#: a msgpack decoder per record type
+_decoders: dict[type, Callable[[bytes], Any]] = {}
 
 
 def kinds_with(*fields: str, any_of: bool = False) -> frozenset[str]:
@@ -119,8 +121,11 @@ class Keyed(StateFamily):
     def import_key(self, key: Any, data: bytes | None) -> None:
         if data is None:
             self.entities.pop(key, None)
-        else:
-            self.entities[key] = msgspec.msgpack.decode(data, type=self.record)
+            return
+        decode = _decoders.get(self.record)
+        if decode is None:
+            decode = _decoders[self.record] = msgspec.msgpack.Decoder(self.record).decode
+        self.entities[key] = decode(data)
 
 
 class NoState(StateFamily):

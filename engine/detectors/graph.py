@@ -23,14 +23,14 @@ from typing import Any
 import msgspec
 
 from dsl.types import KEY, NUMBER, FunctionSig, Param
-from engine.detectors.base import Detector, StateFamily, hashable
+from engine.detectors.base import Detector, StateFamily
 from engine.detectors.common import HISTORY_TTL, kinds_with
 
 #: the link fields, in the order the family records them, with their name spaces
 LINK_FIELDS = (("device_id", "d"), ("card_id", "c"), ("ip", "i"))
 LINK_KINDS = kinds_with(*(f for f, _ in LINK_FIELDS), any_of=True)
 _encode = msgspec.msgpack.Encoder().encode
-_decode_graph = msgspec.msgpack.Decoder(tuple[float, float, list[tuple[Any, Any, float]]]).decode
+_decode_graph = msgspec.msgpack.Decoder(tuple[float, float, dict[Any, float]]).decode
 
 
 class UnionFind:
@@ -159,20 +159,17 @@ class LinkGraph(StateFamily):
     sharing = "global"
 
     def export_all(self) -> bytes:
-        edges = [(account[1], node, ts) for (account, node), ts in self.edges.items()]
-        return _encode((self.latest, self.built, edges))
+        return _encode((self.latest, self.built, self.edges))
 
     def import_all(self, data: bytes | None) -> None:
         """Load the links; the groups are rebuilt from them (the same groups, other roots)."""
         self.reset()
         if data is None:
             return
-        self.latest, self.built, edges = _decode_graph(data)
+        # msgpack arrays in map keys decode as tuples, nested ones too
+        self.latest, self.built, self.edges = _decode_graph(data)
         uf = self.uf
-        for key, node, ts in edges:
-            account = ("a", hashable(key))
-            link = None if node is None else hashable(node)
-            self.edges[(account, link)] = ts
+        for account, link in self.edges:
             uf.add(account, True)
             if link is not None:
                 uf.add(link, False)

@@ -203,7 +203,7 @@ class ValueLog(StateFamily, _Sweep):
             return
         times, values = _decode_values(data)
         self.times[key] = times
-        self.values[key] = [hashable(v) for v in values]
+        self.values[key] = [hashable(v) for v in values] if list in set(map(type, values)) else values
 
 
 class Distinct(Detector):
