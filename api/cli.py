@@ -262,6 +262,126 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+MODELS_DIR = Path("var") / "models"
+
+
+def _read_labels(path: str) -> dict[str, tuple[bool, float]] | None:
+    """A labels file: JSON lines ``{"event_id", "fraud", "known_at"}`` -> event id -> (fraud, known_at)."""
+    from engine.runtime import epoch
+
+    decoder = msgspec.json.Decoder(dict[str, object])
+    labels: dict[str, tuple[bool, float]] = {}
+    with open(path, "rb") as source:
+        for number, line in _lines(source):
+            try:
+                item = decoder.decode(line)
+                event_id, fraud = item["event_id"], item["fraud"]
+                known = item.get("known_at")
+                if not isinstance(event_id, str) or not isinstance(fraud, bool):
+                    raise ValueError("event_id must be a string and fraud a boolean")
+                labels[event_id] = (fraud, epoch(known) if known is not None else float("-inf"))
+            except (msgspec.DecodeError, KeyError, ValueError, TypeError) as exc:
+                print(f"{path}:{number}: error: bad label: {exc}", file=sys.stderr)
+                return None
+    return labels
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Build a pack model's features over time-ordered events, fit, measure, save and activate."""
+    import numpy as np
+
+    from engine.events import kind_of
+    from engine.models import ModelError, ModelStore, train
+
+    packs = _load_packs([args.pack])
+    if packs is None:
+        return 1
+    pack = packs[0]
+    spec = pack.models.get(args.model)
+    if spec is None:
+        known = ", ".join(sorted(pack.models)) or "none"
+        print(
+            f"vigil train: error: {args.pack} declares no model {args.model!r} (models: {known})",
+            file=sys.stderr,
+        )
+        return 1
+    events = []
+    with open(args.events, "rb") if args.events != "-" else sys.stdin.buffer as source:
+        for number, line in _lines(source):
+            try:
+                events.append(decode_event(line))
+            except EventError as exc:
+                print(f"{args.events}:{number}: error: {exc}", file=sys.stderr)
+                return 1
+    events.sort(key=lambda e: e.timestamp)  # stable: same-instant events keep their order
+    labels = _read_labels(args.labels) if args.labels else None
+    if args.labels and labels is None:
+        return 1
+    engine = Engine([pack])
+    if labels is not None:
+        # every label, known from its own time: the detectors only count those known by each event
+        for event_id, (fraud, known_at) in labels.items():
+            engine.context.set_label(event_id, fraud, known_at)
+        y = np.array([labels.get(e.id, (False, 0.0))[0] for e in events])
+    else:
+        y = np.array([bool(e.attributes.get("is_fraud")) for e in events])
+    decided = [e for e in events if kind_of(e) in pack.kinds]
+    X = engine.features(args.model, events)
+    rows = np.array([i for i, e in enumerate(events) if kind_of(e) in pack.kinds], dtype=np.int64)
+    times = np.array([e.timestamp.timestamp() for e in decided])
+    cards = np.array([str(getattr(e, "card_id", None) or getattr(e, "user_id", None) or "") for e in decided])
+    try:
+        model = train(
+            spec.kind,
+            X[rows],
+            y[rows] if spec.kind == "classifier" or y.any() else None,
+            times,
+            cards=cards,
+            feature_names=spec.feature_names,
+            feature_hash=spec.feature_hash,
+            pack=pack.name,
+            pack_version=pack.version,
+        )
+        version = ModelStore(args.out).save(args.model, model)
+    except ModelError as exc:
+        print(f"vigil train: error: {exc}", file=sys.stderr)
+        return 1
+    report = {
+        "model": args.model,
+        "version": version,
+        "active": True,
+        "dir": str(args.out),
+        **model.metadata(),
+    }
+    sys.stdout.write(_encoder.encode(report).decode() + "\n")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from engine.models import ModelStore
+
+    store = ModelStore(args.dir)
+    names = store.names()
+    if not names:
+        print(f"no models in {args.dir}")
+    for name in names:
+        active = store.active(name)
+        for version in store.versions(name):
+            meta = store.metadata(name, version)
+            m = meta.get("metrics", {})
+            figures = ", ".join(
+                f"{key} {m[key]:.3f}"
+                for key in ("auc_roc", "average_precision", "card_precision_at_100")
+                if isinstance(m.get(key), float)
+            )
+            mark = "*" if version == active else " "
+            print(
+                f"{mark} {name} {version}  {meta.get('kind')}  pack {meta.get('pack')} {meta.get('pack_version')}"
+                f"  trained {meta.get('created_at')}  {figures}"
+            )
+    return 0
+
+
 def _describe_ref(table: str, record: dict[str, object]) -> str:
     if table == "vehicles":
         return f"{record['id']}: tank {record['tank_liters']:g} l"
@@ -433,6 +553,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a pack's model on JSON-lines events, save it and make it active")
+    p.add_argument("pack", help="rulepack file declaring the model")
+    p.add_argument("model", help="the model's name in the pack")
+    p.add_argument("--events", required=True, help="JSON-lines events (as vigil simulate writes)")
+    p.add_argument(
+        "--labels",
+        default=None,
+        help='JSON lines {"event_id", "fraud", "known_at"} (default: each event\'s attributes.is_fraud)',
+    )
+    p.add_argument("--out", default=str(MODELS_DIR), help=f"model folder (default: {MODELS_DIR})")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("models", help="trained model versions")
+    models_sub = p.add_subparsers(dest="models_command", required=True)
+    p = models_sub.add_parser("list", help="every saved version; * marks the active one")
+    p.add_argument("--dir", default=str(MODELS_DIR), help=f"model folder (default: {MODELS_DIR})")
+    p.set_defaults(func=cmd_models_list)
 
     p = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
     p.add_argument("--host", default="127.0.0.1")
