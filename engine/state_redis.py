@@ -107,6 +107,8 @@ class RedisStore:
         self._names: dict[int, str] = {}
         #: global families: (version, bytes) of the record held in memory
         self._held: dict[str, tuple[bytes, bytes | None]] = {}
+        #: Redis key names by family and entity key, for the entities seen lately
+        self._rkeys: dict[str, dict[Any, bytes]] = {}
         self._commit = client.register_script(_COMMIT)
         #: batches run, conflicts met (each one re-ran a batch), entities loaded and written
         self.stats = {"batches": 0, "conflicts": 0, "loaded": 0, "written": 0}
@@ -161,34 +163,31 @@ class RedisStore:
 
     # ---- one batch
 
-    def _redis_keys(self, entries: list[tuple[StateFamily, str, Any]]) -> list[bytes]:
-        bases: dict[str, bytes] = {}
-        out: list[bytes] = []
-        append = out.append
-        for _, name, key in entries:
-            base = bases.get(name)
-            if base is None:
-                base = bases[name] = self.prefix + name.encode() + b":"
-            if type(key) is str:
-                append(base + b"s" + key.encode())
-            else:
-                append(self.redis_key(name, key))
-        return out
-
     def run_batch(self, touched: dict[StateFamily, set[Any]], evaluate: Callable[[], T]) -> T:
         """Load the touched entities, ``evaluate()`` in memory, write back; retry on conflict."""
         entries: list[tuple[StateFamily, str, Any]] = []
+        rkeys: list[bytes] = []
         for family, keys in touched.items():
-            if family.sharing == "none":
+            sharing = family.sharing
+            if sharing == "none":
                 continue
             name = self._names[id(family)]
-            if family.sharing == "global":
+            if sharing == "global":
                 entries.append((family, name, _GLOBAL))
-            else:
-                entries.extend((family, name, key) for key in keys)
+                rkeys.append(self.redis_key(name, _GLOBAL))
+                continue
+            cache = self._rkeys.get(name)
+            if cache is None or len(cache) > 100_000:
+                cache = self._rkeys[name] = {}
+            base = self.prefix + name.encode() + b":s"
+            for key in keys:
+                rkey = cache.get(key)
+                if rkey is None:
+                    rkey = cache[key] = base + key.encode() if type(key) is str else self.redis_key(name, key)
+                rkeys.append(rkey)
+                entries.append((family, name, key))
         if not entries:
             return evaluate()
-        rkeys = self._redis_keys(entries)
         self.stats["batches"] += 1
         for attempt in range(self.retries + 1):
             before = self._load_entries(entries, rkeys)
