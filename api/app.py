@@ -33,7 +33,7 @@ from api.observability import (
     set_current_request_id,
 )
 from api.problems import ApiProblem, on_api_problem, on_domain_error, on_http_exception, on_unexpected
-from api.routes import audit, cases, events, lists, meta, oauth, rulepacks
+from api.routes import admin, audit, cases, events, lists, meta, oauth, rulepacks
 from api.services import Services
 from api.settings import Settings
 from casework.errors import CaseworkError
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> VigilApp:
             *rulepacks.ROUTES,
             *lists.ROUTES,
             *audit.ROUTES,
+            *admin.ROUTES,
         ],
         guards=[scope_guard],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},

@@ -53,11 +53,21 @@ MATRIX: list[tuple[str, str, Any, str, int]] = [
     ("get", "/v1/audit/verify", None, "audit:read", 200),
     ("get", "/v1/audit/export-key", None, "audit:read", 200),
     ("get", "/v1/audit/export?format=xml", None, "audit:export", 400),
+    ("post", "/v1/admin/clients", {"role": "integrator"}, "admin", 201),
+    ("get", "/v1/admin/clients/noclient", None, "admin", 404),
+    ("post", "/v1/admin/clients/noclient/rotate", None, "admin", 404),
+    ("post", "/v1/admin/clients/noclient/disable", None, "admin", 404),
+    ("post", "/v1/admin/clients/noclient/enable", None, "admin", 404),
+    ("post", "/v1/admin/users", {"username": "someone", "roles": ["analyst"]}, "admin", 201),
+    ("get", f"/v1/admin/users/{MISSING}", None, "admin", 404),
+    ("put", f"/v1/admin/users/{MISSING}/roles", {"roles": ["analyst"]}, "admin", 404),
+    ("post", f"/v1/admin/users/{MISSING}/deactivate", None, "admin", 404),
+    ("post", f"/v1/admin/users/{MISSING}/activate", None, "admin", 404),
 ]
 
 
 #: the path segments of MATRIX that stand for an id
-_IDS = frozenset({"nothing", "n1", "tiny", "1.0.0", "nolist", "vehicles", "veh1", "nokey"})
+_IDS = frozenset({"nothing", "n1", "tiny", "1.0.0", "nolist", "vehicles", "veh1", "nokey", "noclient"})
 
 
 def _template(path: str) -> str:
