@@ -25,6 +25,7 @@ from casework.models.catalog import (
 from casework.models.events import DecisionRecord, EventRecord, Label
 from casework.models.outbox import OutboxMessage
 from casework.models.tenancy import ApiClient, Tenant, User, UserRole
+from casework.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiClient",
@@ -54,4 +55,7 @@ __all__ = [
     "TimelineEntry",
     "User",
     "UserRole",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -1,0 +1,153 @@
+"""Fixtures of the delivery suite: migrated SQLite and PostgreSQL databases, a tenant, and a
+real HTTP receiver on 127.0.0.1 whose answers a test scripts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from casework import migrate
+from casework.context import Context
+from casework.db import create_engine, transaction
+from casework.models import Base
+from casework.tenants import create_tenant
+
+TENANT = "acme"
+
+
+@pytest.fixture(scope="session")
+def delivery_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("delivery-template") / "template.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def delivery_pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """One migrated PostgreSQL database for the session, emptied around every test."""
+    url = sa.make_url(postgres_url)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"vigil_d{os.getpid()}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = create_engine(url.set(database=name).render_as_string(hide_password=False))
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _wipe(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        for table in Base.metadata.sorted_tables:
+            conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(
+    request: pytest.FixtureRequest, delivery_sqlite_template: Path, tmp_path: Path
+) -> Iterator[Engine]:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "vigil.sqlite3"
+        shutil.copyfile(delivery_sqlite_template, path)
+        eng = create_engine(f"sqlite:///{path}")
+        yield eng
+        eng.dispose()
+        return
+    shared: Engine = request.getfixturevalue("delivery_pg_engine")
+    _wipe(shared)
+    yield shared
+    _wipe(shared)
+
+
+@pytest.fixture
+def pg_engine(delivery_pg_engine: Engine) -> Iterator[Engine]:
+    _wipe(delivery_pg_engine)
+    yield delivery_pg_engine
+    _wipe(delivery_pg_engine)
+
+
+@pytest.fixture
+def tenant(engine: Engine) -> str:
+    with transaction(engine) as session:
+        create_tenant(session, Context(TENANT), "Acme Payments")
+    return TENANT
+
+
+class Received(msgspec.Struct):
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1. ``script`` holds the statuses to answer with, in order
+    (then 200); every request that got a 2xx is in ``delivered``, every request in ``received``."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, dict[str, str]]] = []
+        self.received: list[Received] = []
+        self.delivered: list[Received] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                with receiver.lock:
+                    status, extra = receiver.script.pop(0) if receiver.script else (200, {})
+                    receiver.received.append(got)
+                    if 200 <= status < 300:
+                        receiver.delivered.append(got)
+                self.send_response(status)
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                reply = b'{"ok": true}' if status < 300 else b"not now"
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/hook"
+
+    def answer(self, *statuses: int, headers: dict[str, str] | None = None) -> None:
+        with self.lock:
+            self.script.extend((s, headers or {}) for s in statuses)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
