@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.auth.tokens import RevokedTokens, TokenService
 from api.engines import EngineRegistry
 from api.observability import Metrics
+from api.ratelimit import RateLimiter
 from api.settings import Settings
 from casework.db import create_engine, transaction
 
@@ -29,6 +30,7 @@ class Services:
         self.tokens = TokenService(settings.auth, RevokedTokens(settings.redis.url))
         self.engines = EngineRegistry(settings.engine, self.db)
         self.metrics = Metrics()
+        self.rate_limiter = RateLimiter(settings.rate_limit, settings.redis.url)
 
     async def in_tx(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(session, *args, **kwargs)`` in one transaction, on a worker thread."""
@@ -42,5 +44,6 @@ class Services:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await to_thread.run_sync(fn, *args)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await self.rate_limiter.close()
         self.db.dispose()

@@ -104,12 +104,33 @@ class LogSettings(msgspec.Struct, frozen=True, kw_only=True):
         return cls(level=_env("VIGIL_LOG_LEVEL", "INFO").upper())
 
 
+class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Requests per second and bucket size, per client (or user) and per tenant; 0 turns one off."""
+
+    client_rate: float = 200.0
+    client_burst: float = 400.0
+    tenant_rate: float = 1000.0
+    tenant_burst: float = 2000.0
+    #: Redis key prefix of the shared buckets
+    prefix: str = "vigil:rate:"
+
+    @classmethod
+    def from_env(cls) -> RateLimitSettings:
+        return cls(
+            client_rate=_env_float("VIGIL_RATE_CLIENT_PER_SECOND", 200.0),
+            client_burst=_env_float("VIGIL_RATE_CLIENT_BURST", 400.0),
+            tenant_rate=_env_float("VIGIL_RATE_TENANT_PER_SECOND", 1000.0),
+            tenant_burst=_env_float("VIGIL_RATE_TENANT_BURST", 2000.0),
+        )
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database: DatabaseSettings
     redis: RedisSettings
     auth: AuthSettings
     engine: EngineSettings
     log: LogSettings
+    rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     audit: AuditSettings = msgspec.field(
         default_factory=lambda: AuditSettings(
             export_key_path=PROJECT_ROOT / "var" / "keys" / "audit-export.pem"
@@ -125,4 +146,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             engine=EngineSettings.from_env(),
             log=LogSettings.from_env(),
             audit=AuditSettings.from_env(),
+            rate_limit=RateLimitSettings.from_env(),
         )

@@ -46,7 +46,7 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
         ) from None
 
 
-def scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     needed = handler.opt.get("scope")
     if not needed and connection.scope.get("method") == "OPTIONS":
         return  # Litestar's own OPTIONS answer: no data behind it
@@ -61,6 +61,14 @@ def scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
             headers={
                 "WWW-Authenticate": f'Bearer realm="vigil", error="insufficient_scope", scope="{needed}"'
             },
+        )
+    wait = await services_of(connection).rate_limiter.acquire(principal.tenant, principal.subject)
+    if wait is not None:
+        raise ApiProblem(
+            429,
+            "rate_limited",
+            f"too many requests; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
         )
     connection.state.principal = principal
 

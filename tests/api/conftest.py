@@ -24,6 +24,7 @@ from api.settings import (
     DatabaseSettings,
     EngineSettings,
     LogSettings,
+    RateLimitSettings,
     RedisSettings,
     Settings,
 )
@@ -103,6 +104,8 @@ def make_settings(database_url: str, key_path: Path, poll_seconds: float = 0.2) 
         ),
         log=LogSettings(level="WARNING"),
         audit=AuditSettings(export_key_path=key_path.with_name("audit-export.pem")),
+        # the role matrix and the other suites send many requests quickly; limits have their own test
+        rate_limit=RateLimitSettings(client_rate=0, tenant_rate=0),
     )
 
 
