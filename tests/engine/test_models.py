@@ -116,6 +116,17 @@ def test_card_precision_at_k_by_hand() -> None:
     assert card_precision_at_k(scores, fraud, cards, days, k=100) == pytest.approx((2 / 100 + 1 / 100) / 2)
 
 
+def test_cards_caught_on_an_earlier_day_are_not_ranked_again() -> None:
+    # day 0: a (fraud) is caught in the top 1; day 1: a would lead again, but it is blocked,
+    # so b (legitimate) is the top card: (1 + 0) / 2; without removal a counts twice: 1
+    scores = np.array([0.9, 0.1, 0.99, 0.5])
+    fraud = np.array([1, 0, 1, 0])
+    cards = np.array(["a", "b", "a", "b"])
+    days = np.array([0, 0, 1, 1])
+    assert card_precision_at_k(scores, fraud, cards, days, k=1) == pytest.approx(0.5)
+    assert card_precision_at_k(scores, fraud, cards, days, k=1, remove_detected=False) == pytest.approx(1.0)
+
+
 def test_quality_matches_hand_worked_auc_and_ap() -> None:
     # ranking: 0.9 (fraud), 0.8 (legit), 0.7 (fraud), 0.1 (legit)
     # AUC: fraud pairs beating legit ones: (0.9>0.8, 0.9>0.1, 0.7>0.1) = 3 of 4 -> 0.75
@@ -126,8 +137,8 @@ def test_quality_matches_hand_worked_auc_and_ap() -> None:
     )
     assert m["auc_roc"] == pytest.approx(0.75)
     assert m["average_precision"] == pytest.approx((1 + 2 / 3) / 2)
-    # day 0: a (0.9, fraud) first -> 1; day 1: a (0.7, fraud) first -> 1
-    assert m["card_precision_at_1"] == pytest.approx(1.0)
+    # day 0: a (0.9, fraud) first -> 1; day 1: a was caught and is blocked, b is first -> 0
+    assert m["card_precision_at_1"] == pytest.approx(0.5)
     assert quality(np.array([0.5, 0.5]), np.array([0, 0]))["auc_roc"] is None
 
 
