@@ -32,6 +32,7 @@ from api.observability import (
     reset_current_request_id,
     set_current_request_id,
 )
+from api.openapi import add_problem_responses, document_event_bodies
 from api.problems import ApiProblem, on_api_problem, on_domain_error, on_http_exception, on_unexpected
 from api.routes import admin, audit, cases, events, lists, meta, oauth, rulepacks
 from api.services import Services
@@ -119,19 +120,21 @@ def create_app(settings: Settings | None = None) -> VigilApp:
     configure_logging(settings.log.level)
     services = Services(settings)
 
+    v1_handlers = [
+        events.post_event,
+        events.post_batch,
+        events.get_decision,
+        events.post_label,
+        *cases.ROUTES,
+        *rulepacks.ROUTES,
+        *lists.ROUTES,
+        *audit.ROUTES,
+        *admin.ROUTES,
+    ]
+    add_problem_responses(v1_handlers)
     v1 = Router(
         path="/v1",
-        route_handlers=[
-            events.post_event,
-            events.post_batch,
-            events.get_decision,
-            events.post_label,
-            *cases.ROUTES,
-            *rulepacks.ROUTES,
-            *lists.ROUTES,
-            *audit.ROUTES,
-            *admin.ROUTES,
-        ],
+        route_handlers=v1_handlers,
         guards=[scope_guard],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         security=[{"bearer": []}],
@@ -174,5 +177,6 @@ def create_app(settings: Settings | None = None) -> VigilApp:
         logging_config=None,
     )
     app.services = services
+    document_event_bodies(app)
     app.state.services = services
     return app

@@ -42,6 +42,18 @@ def test_openapi_31_documents_every_route(api: Api) -> None:
     for path in ("/v1/events", "/v1/events/batch", "/v1/decisions/{event_id}", "/v1/labels", "/oauth/token"):
         assert path in paths, path
     assert "bearer" in schema["components"]["securitySchemes"]
+    body = paths["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["discriminator"]["propertyName"] == "kind"
+    assert "Payment" in schema["components"]["schemas"]
+    batch = paths["/v1/events/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert batch["$ref"].endswith("_BatchBody")
+    for path, item in paths.items():
+        if path.startswith("/v1"):
+            for operation in item.values():
+                responses = operation["responses"]
+                for status in ("400", "401", "403", "404", "422", "429"):
+                    assert "application/problem+json" in responses[status]["content"], (path, status)
+                assert operation["security"] == [{"bearer": []}]
 
 
 def test_metrics_exposes_requests_and_latency(api: Api) -> None:
