@@ -1,0 +1,153 @@
+"""Workers: arq on Redis at scale, an in-process asyncio loop in the embedded default.
+
+Both run the same job function, :func:`casework.delivery.deliver`, and the same relay.
+
+With arq, every worker runs a relay loop beside its jobs (claims are safe to share, see
+``casework.relay``), enqueues one ``deliver`` job per new delivery with job id
+``delivery:<id>:<tries so far>`` (arq drops a second job with the same id), and a
+sweep each minute re-enqueues due deliveries whose job was lost (Redis restarted
+without its data, a worker killed mid-send after its lease lapsed).
+
+Without Redis, :func:`run_in_process` relays and delivers in one asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from arq import cron
+from arq.connections import ArqRedis, RedisSettings
+from arq.worker import func
+from sqlalchemy.engine import Engine
+
+from casework import delivery, relay
+from casework.context import utcnow
+from casework.db import create_engine, read_transaction
+from casework.delivery import Clock, deliver
+
+log = logging.getLogger("vigil.worker")
+
+#: how often the relay looks for new outbox rows when the last look found none
+RELAY_POLL_S = 0.2
+
+
+def redis_settings(url: str | None = None) -> RedisSettings:
+    """arq's connection settings from ``url`` or ``VIGIL_REDIS_URL``."""
+    url = url or os.environ.get("VIGIL_REDIS_URL", "").strip()
+    if not url:
+        raise RuntimeError("VIGIL_REDIS_URL is not set: run the in-process worker instead")
+    return RedisSettings.from_dsn(url)
+
+
+async def enqueue(redis: ArqRedis, delivery_ids: Iterable[int], attempts: int = 0) -> None:
+    """One ``deliver`` job per delivery; an id already queued is not queued twice."""
+    for delivery_id in delivery_ids:
+        await redis.enqueue_job("deliver", delivery_id, _job_id=delivery.job_id(delivery_id, attempts))
+
+
+def _due(engine: Engine, clock: Clock) -> list[tuple[int, int]]:
+    from casework.models import WebhookDelivery
+
+    with read_transaction(engine) as session:
+        ids = delivery.due(session, clock())
+        if not ids:
+            return []
+        rows = session.query(WebhookDelivery.id, WebhookDelivery.attempts).filter(WebhookDelivery.id.in_(ids))
+        return [(row.id, row.attempts) for row in rows]
+
+
+async def sweep(ctx: dict[str, Any]) -> int:
+    """Cron job: enqueue every due delivery (the job ids make this a no-op for queued ones)."""
+    engine: Engine = ctx["engine"]
+    due = await asyncio.to_thread(_due, engine, ctx.get("clock", utcnow))
+    for delivery_id, attempts in due:
+        await ctx["redis"].enqueue_job("deliver", delivery_id, _job_id=delivery.job_id(delivery_id, attempts))
+    return len(due)
+
+
+async def relay_loop(ctx: dict[str, Any], stop: asyncio.Event | None = None) -> None:
+    """Relay committed outbox rows and enqueue their deliveries until ``stop`` is set."""
+    engine: Engine = ctx["engine"]
+    while stop is None or not stop.is_set():
+        try:
+            ids = await asyncio.to_thread(relay.relay, engine)
+            if ids:
+                await enqueue(ctx["redis"], ids)
+                continue
+        except Exception:
+            log.exception("outbox relay failed; retrying")
+        await asyncio.sleep(RELAY_POLL_S)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    ctx["engine"] = create_engine()
+    ctx["http"] = delivery.new_client()
+    ctx["relay_task"] = asyncio.create_task(relay_loop(ctx))
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    task: asyncio.Task[None] = ctx["relay_task"]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await ctx["http"].aclose()
+    ctx["engine"].dispose()
+
+
+class WorkerSettings:
+    """``arq casework.worker.WorkerSettings``, or ``vigil worker``."""
+
+    functions: ClassVar[list[Any]] = [func(deliver, name="deliver", max_tries=5, timeout=60)]
+    cron_jobs: ClassVar[list[Any]] = [cron(sweep, second=0, run_at_startup=True, unique=True)]
+    on_startup = startup
+    on_shutdown = shutdown
+    max_jobs = 100
+    keep_result = 60
+    # read at import so `arq casework.worker.WorkerSettings` works; `vigil worker` passes its own
+    redis_settings = RedisSettings.from_dsn(os.environ.get("VIGIL_REDIS_URL") or "redis://localhost:6379")
+
+
+# --- the embedded default ------------------------------------------------------------------------
+
+
+async def drain(ctx: dict[str, Any], *, concurrency: int = 50) -> int:
+    """Relay, then try every due delivery, until nothing is left to do now; returns the tries made."""
+    engine: Engine = ctx["engine"]
+    clock: Clock = ctx.get("clock", utcnow)
+    tries = 0
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(delivery_id: int) -> None:
+        async with limit:
+            await delivery.attempt(ctx, delivery_id)
+
+    while True:
+        await asyncio.to_thread(relay.relay, engine, now=clock())
+        due = await asyncio.to_thread(_due, engine, clock)
+        if not due:
+            return tries
+        await asyncio.gather(*(one(delivery_id) for delivery_id, _ in due))
+        tries += len(due)
+
+
+async def run_in_process(ctx: dict[str, Any], stop: asyncio.Event, *, poll_s: float = RELAY_POLL_S) -> None:
+    """The embedded worker: drain, wait a little, again, until ``stop`` is set."""
+    own_client = "http" not in ctx
+    if own_client:
+        ctx["http"] = delivery.new_client()
+    try:
+        while not stop.is_set():
+            try:
+                await drain(ctx)
+            except Exception:
+                log.exception("in-process worker round failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll_s)
+    finally:
+        if own_client:
+            await ctx.pop("http").aclose()
