@@ -190,17 +190,25 @@ class RedisStore:
             return evaluate()
         self.stats["batches"] += 1
         for attempt in range(self.retries + 1):
-            before = self._load_entries(entries, rkeys)
-            result = evaluate()
-            if self._commit_entries(entries, rkeys, before):
-                return result
+            try:
+                before = self._load_entries(entries, rkeys)
+                result = evaluate()
+                if self._commit_entries(entries, rkeys, before):
+                    return result
+            except BaseException:
+                self._discard(entries)  # nothing was written: what the batch did is forgotten
+                raise
             self.stats["conflicts"] += 1
-            # discard what the batch did in memory: global records are reloaded next time
-            for _, name, key in entries:
-                if key is _GLOBAL:
-                    self._held.pop(name, None)
+            self._discard(entries)
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise StateConflict(f"batch conflicted {self.retries + 1} times with other writers")
+
+    def _discard(self, entries: list[tuple[StateFamily, str, Any]]) -> None:
+        """Forget the in-memory changes of a batch that was not written: global records are
+        reloaded next time (per-key families are emptied before every batch anyway)."""
+        for _, name, key in entries:
+            if key is _GLOBAL:
+                self._held.pop(name, None)
 
     def _load_entries(
         self, entries: list[tuple[StateFamily, str, Any]], rkeys: list[bytes]

@@ -18,6 +18,7 @@ import pytest
 from engine.decision import Decision
 from engine.detectors.amounts import AmountProfile
 from engine.detectors.base import StateFamily
+from engine.detectors.graph import LinkGraph
 from engine.detectors.windows import EventLog
 from engine.engine import Engine
 from engine.pack import CompiledPack, load_pack_file
@@ -263,3 +264,24 @@ def test_the_store_follows_vigil_redis_url(monkeypatch: pytest.MonkeyPatch, redi
     monkeypatch.setenv("VIGIL_REDIS_URL", redis_url)
     store = store_for("acme")
     assert isinstance(store, RedisStore) and store.prefix == b"vigil:{acme}:"
+
+
+def test_a_failed_batch_leaves_no_trace(store_url: tuple[str, str]) -> None:
+    """An exception in the middle of a batch writes nothing and leaves no half-done state."""
+    url, tenant = store_url
+    pack = load_pack_file(PACKS["payment"])
+    events = list(simulate("payment", 600, 8))
+    memory = Engine([pack])
+    expected = run_batches(memory, events)
+    engine = Engine([pack], store=RedisStore.from_url(url, tenant))
+    got = run_batches(engine, events[:200])
+    # other payments, then one without a timestamp: the evaluator raises after the first run
+    broken = [*simulate("payment", 100, 99), {"kind": "payment", "id": "bad"}]
+    with pytest.raises(TypeError):
+        engine.evaluate_many(broken)
+    got += run_batches(engine, events[200:])
+    assert got == expected
+    # the ring_size link graph (one record for the whole family) holds no link of the failed batch
+    (graph,) = [f for f in engine.store.families.values() if isinstance(f, LinkGraph)]
+    (reference,) = [f for f in memory.store.families.values() if isinstance(f, LinkGraph)]  # type: ignore[union-attr]
+    assert graph.edges == reference.edges
