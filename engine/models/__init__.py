@@ -8,7 +8,7 @@ version per model; ``Scorer`` is what ``Engine.set_model`` takes.
 """
 
 from engine.models.metrics import card_precision_at_k, quality
-from engine.models.store import ModelStore, Scorer, attach_active, dumps, loads
+from engine.models.store import ModelStore, Scorer, attach_active, casework_fields, dumps, loads
 from engine.models.training import ModelError, TrainedModel, fit, train
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "TrainedModel",
     "attach_active",
     "card_precision_at_k",
+    "casework_fields",
     "dumps",
     "fit",
     "loads",

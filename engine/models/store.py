@@ -85,6 +85,21 @@ def loads(data: bytes, expected_hash: str | None = None) -> TrainedModel:
     return model
 
 
+def casework_fields(model: TrainedModel) -> dict[str, Any]:
+    """The arguments ``casework.model_store.save`` takes besides session, context, name and version.
+
+    The metrics it lists are the model's own; the feature hash, pack and training
+    window travel inside the artifact, so a version read back from the database is
+    checked exactly as one read from files.
+    """
+    return {
+        "algorithm": model.algorithm,
+        "features": list(model.feature_names),
+        "metrics": dict(model.metrics),
+        "artifact": dumps(model),
+    }
+
+
 def check_hash(model: TrainedModel, expected_hash: str) -> None:
     if model.feature_hash != expected_hash:
         raise ModelError(

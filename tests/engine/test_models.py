@@ -22,6 +22,7 @@ from engine.models import (
     TrainedModel,
     attach_active,
     card_precision_at_k,
+    casework_fields,
     dumps,
     fit,
     loads,
@@ -72,8 +73,8 @@ def _pack() -> CompiledPack:
 
 @cache
 def _training_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Features of 20,000 simulated payments, their labels, event times and cards."""
-    events = list(simulate("payment", 20_000, seed=11))
+    """Features of 12,000 simulated payments, their labels, event times and cards."""
+    events = list(simulate("payment", 12_000, seed=11))
     X = Engine([_pack()]).features("card_risk", events)
     y = np.array([bool(e.attributes["is_fraud"]) for e in events])
     times = np.array([e.timestamp.timestamp() for e in events])
@@ -242,7 +243,7 @@ def test_a_trained_model_drives_rules_through_set_model(tmp_path: Path) -> None:
     store.save("card_risk", _trained())
     engine = Engine([_pack()])
     assert attach_active(engine, store) == ["card_risk"]
-    events = list(simulate("payment", 20_000, seed=11))
+    events = list(simulate("payment", 12_000, seed=11))
     decisions = engine.evaluate_many(events)
     flagged = [e for e, d in zip(events, decisions, strict=True) if any(h.rule == "risky" for h in d.hits)]
     assert flagged
@@ -258,3 +259,28 @@ def test_without_an_active_version_the_model_rule_is_silent(tmp_path: Path) -> N
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     big = Payment(id="p1", timestamp=t0, card_id="c1", amount=1e6)
     assert not engine.evaluate(big).hits
+
+
+def test_the_casework_store_keeps_the_artifact_and_it_loads_back_checked(tmp_path: Path) -> None:
+    from casework import migrate, model_store
+    from casework.context import Actor, Context
+    from casework.db import create_engine, transaction
+    from casework.tenants import create_tenant
+
+    db = create_engine(f"sqlite:///{tmp_path / 'models.sqlite3'}")
+    migrate.upgrade(db)
+    ctx = Context("acme", Actor("user", "1"), now=dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
+    model = _trained()
+    with transaction(db) as s:
+        create_tenant(s, ctx, "Acme")
+        view = model_store.save(s, ctx, "card_risk", "v1", **casework_fields(model))
+        model_store.activate(s, ctx, "card_risk", "v1")
+    assert view.algorithm == "sklearn.HistGradientBoostingClassifier"
+    assert view.features == list(model.feature_names) and view.metrics == model.metrics
+    with transaction(db) as s:
+        active = model_store.active_artifact(s, "acme", "card_risk")
+    assert active is not None
+    scorer = Scorer.from_bytes(active[1], expected_hash=_pack().models["card_risk"].feature_hash)
+    X = _training_data()[0][:500]
+    np.testing.assert_array_equal(scorer.score(X), model.score(X))
+    db.dispose()
