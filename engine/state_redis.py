@@ -2,31 +2,45 @@
 
 ``RedisStore`` has the interface of ``MemoryStore`` (``family(name, cls, retention)``)
 and keeps one tenant's state under ``vigil:{tenant}:<family>:<key>`` (the braces are a
-cluster hash tag: one tenant's keys live on one node). It is a write-behind cache
-synchronised per batch (``Engine.evaluate_many`` runs of one kind):
+cluster hash tag: one tenant's keys live on one node). Each value is an 8-byte version
+followed by the entity's msgpack record. The store is a write-behind cache synchronised
+once per ``Engine.evaluate_many`` call (a batch):
 
-1. the engine asks the pack's generated ``_keys_<kind>`` for every entity key of every
+1. the engine asks each pack's generated ``_keys_<kind>`` for the entity keys of every
    state group the batch touches;
-2. those entities are loaded in one round trip (a Lua script) into the in-memory
-   families, which are emptied first;
+2. the per-key families are emptied and those entities loaded in one round trip (``MGET``);
 3. the batch is evaluated in memory exactly as on ``MemoryStore``, so a later event of
    the batch sees the earlier ones;
-4. one Lua script checks that no entity the batch read changed meanwhile (a version per
-   entity) and, only then, writes the entities whose state changed, each with a new
-   version and a ``PEXPIRE`` of the family's retention plus a margin, atomically.
+4. one Lua script checks that no entity the batch loaded changed meanwhile (its version)
+   and only then sets the entities whose state changed, each with the next version and an
+   expiry of the family's retention plus a margin (``SET ... PX``), all or nothing.
 
-On a version conflict (another process wrote an entity in between) nothing is written,
-the in-memory state is discarded and the batch is loaded and evaluated again (bounded
-retries), so the batches of all processes are serialisable: two processes interleaving
-batches on the same cards get exactly the counts one process gets.
+On a version conflict (another process wrote one of the entities in between) nothing is
+written, the batch's in-memory changes are discarded, and the batch is loaded and
+evaluated again (bounded retries with a little random back-off): the batches of all
+processes are serialisable, so two processes interleaving batches on the same cards get
+exactly the counts one process gets. A batch that raises writes nothing either.
 
-Entity state is compared by content (the exported bytes against the loaded bytes), so
-the in-memory hot path has no dirty tracking at all: what changed is what is written.
+What changed is found by content, the exported bytes against the loaded ones, so the
+in-memory hot path (``observe``/``feed``) has no dirty tracking and costs nothing more on
+``MemoryStore``; it also catches changes made outside ``observe`` (label syncing, sweeps).
 
-Families whose state is not per key (``sharing == "global"``: the ``ring_size``
-union-find, the ``hotspot`` fraud map) are one record each, kept in memory between
-batches and reloaded only when their version moved; every batch that changes them
-rewrites the record, so their cost grows with their size (see the benchmark).
+Limitations:
+
+* Families whose state is not per key (``sharing == "global"``: the ``ring_size`` link
+  graph, the ``hotspot`` fraud map) are one record each, kept in memory between batches
+  and reloaded only when their version moved. Every batch that changes them rewrites the
+  whole record (cost grows with its size), and concurrent batches of a pack using them
+  always conflict on it, so such packs are serialised across processes (correct, slower).
+* Labels live in each engine's context: every process must be given the labels; the
+  ``entity_risk`` and ``hotspot`` records take which events are fraud from the labels of
+  the engine that loads them.
+* Expiry is wall-clock time (Redis ``PX``) from the entity's last write, while the memory
+  store sweeps idle entities by event time now and then; windowed answers are the same,
+  but a history detector's entity idle for a year may be remembered longer on one store.
+* Family names carry the pack's group numbers (``cards:_g0``): a pack version that
+  reorders its detector calls starts those groups afresh.
+* ``Engine.evaluate`` (one event) costs two round trips per event; use ``evaluate_many``.
 """
 
 from __future__ import annotations
