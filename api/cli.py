@@ -199,7 +199,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if packs is None:
         return 1
     events = []
-    with open(args.events, "rb") if args.events != "-" else sys.stdin.buffer as source:
+    try:
+        source = open(args.events, "rb") if args.events != "-" else sys.stdin.buffer  # noqa: SIM115
+    except OSError as exc:
+        print(f"vigil replay: error: cannot read {args.events}: {exc.strerror}", file=sys.stderr)
+        return 1
+    with source:
         for number, line in _lines(source):
             try:
                 events.append(decode_event(line))

@@ -104,3 +104,9 @@ def test_vigil_replay_prints_decisions_as_json_lines(
     assert lines == [msgspec.json.encode(d) for d in expected]
     assert main(["replay", "--pack", str(PACKS["payment"]), "--events", str(log)]) == 0
     assert capsys.readouterr().out.encode().splitlines() == lines
+
+
+def test_vigil_replay_reports_a_missing_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.jsonl"
+    assert main(["replay", "--pack", str(PACKS["payment"]), "--events", str(missing)]) == 1
+    assert "cannot read" in capsys.readouterr().err
