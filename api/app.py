@@ -23,6 +23,7 @@ from litestar.types import (
     Scope,
     Send,
 )
+from sqlalchemy.exc import DataError
 
 from api.auth.guard import provide_principal, scope_guard
 from api.observability import (
@@ -33,7 +34,14 @@ from api.observability import (
     set_current_request_id,
 )
 from api.openapi import add_problem_responses, document_event_bodies
-from api.problems import ApiProblem, on_api_problem, on_domain_error, on_http_exception, on_unexpected
+from api.problems import (
+    ApiProblem,
+    on_api_problem,
+    on_data_error,
+    on_domain_error,
+    on_http_exception,
+    on_unexpected,
+)
 from api.routes import admin, audit, cases, events, lists, meta, oauth, rulepacks
 from api.services import Services
 from api.settings import Settings
@@ -168,6 +176,7 @@ def create_app(settings: Settings | None = None) -> VigilApp:
             ApiProblem: on_api_problem,
             CaseworkError: on_domain_error,
             HTTPException: on_http_exception,
+            DataError: on_data_error,
             Exception: on_unexpected,
         },
         openapi_config=openapi,

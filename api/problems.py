@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DataError
 
 from api.observability import request_id_of
 from casework.errors import (
@@ -157,6 +158,17 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     if status >= 500:
         _log.error("http error %s: %s", status, exc.detail)
     return problem_response(request, status, code, exc.detail, headers=headers or None)
+
+
+def on_data_error(request: Request[Any, Any, Any], exc: DataError) -> Response[Problem]:
+    """A value the database refuses (a NUL character, a number out of range): the input's fault."""
+    _log.info("store refused a value: %s", exc.orig)
+    return problem_response(
+        request,
+        422,
+        "invalid_value",
+        "a value in the request cannot be stored (out of range or a NUL character)",
+    )
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody
 from api.auth import scopes
 from api.auth import secrets as client_secrets
 from api.auth.guard import context_of, services_of
+from api.types import PathId
 from casework import clients, tenants
 from casework.models import ApiClient, User
 
@@ -182,7 +183,7 @@ async def _user(request: Request[Any, Any, Any], user_id: int) -> UserView:
 
 
 @get("/admin/users/{user_id:int}", opt=_ADMIN, tags=["admin"], summary="One user with roles")
-async def get_user(request: Request[Any, Any, Any], user_id: FromPath[int]) -> UserView:
+async def get_user(request: Request[Any, Any, Any], user_id: PathId) -> UserView:
     return await _user(request, user_id)
 
 
@@ -193,9 +194,7 @@ async def get_user(request: Request[Any, Any, Any], user_id: FromPath[int]) -> U
     summary="Replace a user's roles",
     status_code=200,
 )
-async def set_roles(
-    request: Request[Any, Any, Any], user_id: FromPath[int], data: JSONBody[RolesIn]
-) -> UserView:
+async def set_roles(request: Request[Any, Any, Any], user_id: PathId, data: JSONBody[RolesIn]) -> UserView:
     await services_of(request).in_tx(tenants.set_roles, context_of(request), user_id, data.roles)
     return await _user(request, user_id)
 
@@ -207,7 +206,7 @@ async def set_roles(
     summary="Deactivate a user",
     status_code=200,
 )
-async def deactivate_user(request: Request[Any, Any, Any], user_id: FromPath[int]) -> UserView:
+async def deactivate_user(request: Request[Any, Any, Any], user_id: PathId) -> UserView:
     await services_of(request).in_tx(tenants.set_active, context_of(request), user_id, False)
     return await _user(request, user_id)
 
@@ -219,7 +218,7 @@ async def deactivate_user(request: Request[Any, Any, Any], user_id: FromPath[int
     summary="Activate a user",
     status_code=200,
 )
-async def activate_user(request: Request[Any, Any, Any], user_id: FromPath[int]) -> UserView:
+async def activate_user(request: Request[Any, Any, Any], user_id: PathId) -> UserView:
     await services_of(request).in_tx(tenants.set_active, context_of(request), user_id, True)
     return await _user(request, user_id)
 

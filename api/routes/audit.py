@@ -18,13 +18,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from anyio import to_thread
-from litestar import Request, Response, get
+from litestar import Request, get
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from api.auth import scopes
 from api.auth.guard import context_of, services_of
 from api.problems import ApiProblem
+from api.types import QuerySeq
 from casework import audit, audit_export, signing
 from casework.audit import VerifyResult
 
@@ -71,7 +72,7 @@ def _ensure_export_key(private: Path) -> None:
 @get("/audit", opt=_READ, tags=["audit"], summary="Audit entries in sequence order, filtered, in pages")
 async def list_entries(
     request: Request[Any, Any, Any],
-    after_seq: Annotated[int, QueryParameter(ge=0)] = 0,
+    after_seq: QuerySeq = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     action: FromQuery[str | None] = None,
     object_type: FromQuery[str | None] = None,
@@ -116,14 +117,14 @@ async def export_key(request: Request[Any, Any, Any]) -> ExportKey:
     opt=_EXPORT,
     tags=["audit"],
     summary="A signed export of the entries in [from, to): a tar of entries, manifest.json and manifest.sig",
-    response_headers=None,
+    media_type="application/x-tar",
 )
 async def export(
     request: Request[Any, Any, Any],
     start: Annotated[dt.datetime | None, QueryParameter(name="from")] = None,
     end: Annotated[dt.datetime | None, QueryParameter(name="to")] = None,
     fmt: Annotated[Literal["jsonl", "csv"], QueryParameter(name="format")] = "jsonl",
-) -> Response[Any]:
+) -> Stream:
     for moment in (start, end):
         if moment is not None and moment.tzinfo is None:
             raise ApiProblem(400, "validation_error", "give from and to with a time zone (e.g. ...Z)")

@@ -14,15 +14,16 @@ from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryP
 from api.auth import scopes
 from api.auth.guard import context_of, services_of
 from api.problems import ApiProblem
+from api.types import ID_MAX, BodyId
 from casework import assignment, case_actions, case_queries, notes
 from casework.case_queries import ACTIVE, CaseFilter
 from casework.views import CaseDetail, CasePage, CaseView, NoteView
 
-CaseId = Annotated[int, PathParameter(ge=1, description="the case id")]
+CaseId = Annotated[int, PathParameter(ge=1, le=ID_MAX, description="the case id")]
 
 
 class AssignIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    user_id: int
+    user_id: BodyId
 
 
 class TransitionIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -71,7 +72,7 @@ async def list_cases(
 ) -> CasePage:
     who: int | str | None = assignee
     if assignee is not None and assignee != case_queries.UNASSIGNED:
-        if not assignee.isdigit():
+        if not assignee.isdigit() or int(assignee) > ID_MAX:
             raise ApiProblem(400, "validation_error", "assignee is a user id or 'unassigned'")
         who = int(assignee)
     filters = CaseFilter(

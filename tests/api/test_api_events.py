@@ -208,3 +208,13 @@ def test_a_publish_is_picked_up_within_seconds(api: Api) -> None:
             break
         time.sleep(0.1)
     assert outcome == "review"
+
+
+def test_a_value_the_store_refuses_is_a_422_not_a_500(api: Api) -> None:
+    response = _post(api, payment("nul\u0000id"))
+    expected = 422 if api.db.dialect.name == "postgresql" else 200  # PostgreSQL text cannot hold NUL
+    assert response.status_code == expected, response.text
+    huge = api.client.get(
+        f"/v1/cases/{2**64}", headers=api.user_headers(api.user("investigator"), "investigator")
+    )
+    assert huge.status_code == 400
