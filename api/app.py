@@ -23,6 +23,7 @@ from litestar.types import (
     Scope,
     Send,
 )
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError
 
 from api.auth.guard import provide_principal, scope_guard
@@ -40,6 +41,7 @@ from api.problems import (
     on_data_error,
     on_domain_error,
     on_http_exception,
+    on_unavailable,
     on_unexpected,
 )
 from api.routes import admin, audit, cases, events, lists, meta, oauth, rulepacks
@@ -177,6 +179,7 @@ def create_app(settings: Settings | None = None) -> VigilApp:
             CaseworkError: on_domain_error,
             HTTPException: on_http_exception,
             DataError: on_data_error,
+            RedisError: on_unavailable,
             Exception: on_unexpected,
         },
         openapi_config=openapi,

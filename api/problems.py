@@ -171,6 +171,18 @@ def on_data_error(request: Request[Any, Any, Any], exc: DataError) -> Response[P
     )
 
 
+def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """A backing service (Redis) does not answer: retry later, nothing was decided."""
+    _log.error("backing service unavailable: %s", exc)
+    return problem_response(
+        request,
+        503,
+        "unavailable",
+        "a backing service is unavailable; retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     _log.exception("unhandled error", exc_info=exc)
     return problem_response(

@@ -75,7 +75,7 @@ class RevokedTokens:
         if redis_url:
             import redis
 
-            self._redis = redis.Redis.from_url(redis_url)
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
 
     def revoke(self, token_id: str, expires_at: float) -> None:
         ttl = max(1, int(expires_at - time.time()) + 1)
