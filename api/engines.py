@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ class EngineRegistry:
         self._compiled: dict[str, CompiledPack] = {}
         self._shipped: list[CompiledPack] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._eval_locks: dict[str, threading.Lock] = {}
 
     def _shipped_packs(self) -> list[CompiledPack]:
         if self._shipped is None:
@@ -138,6 +140,13 @@ class EngineRegistry:
             )
             self._engines[tenant] = entry
             return engine
+
+    def lock(self, tenant: str) -> threading.Lock:
+        """Held while a tenant's engine evaluates (in worker threads): engines are not thread-safe."""
+        lock = self._eval_locks.get(tenant)
+        if lock is None:
+            lock = self._eval_locks.setdefault(tenant, threading.Lock())
+        return lock
 
     def set_list(self, tenant: str, name: str, values: list[str]) -> None:
         """A list edit made by this process, seen by its engine at once (others at their next check)."""

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, get, post
 from litestar.params import JSONBody, PathParameter
+from sqlalchemy.orm import Session
 
 from api.auth import scopes
 from api.auth.guard import context_of, services_of
@@ -71,25 +72,32 @@ async def _body(request: Request[Any, Any, Any]) -> bytes:
 
 
 async def _decide(request: Request[Any, Any, Any], events: list[BaseEvent]) -> list[recording.Recorded]:
-    """Decide the events not recorded before and record everything in one transaction."""
+    """Decide the events not recorded before and record everything, in one transaction.
+
+    One worker thread does it all: look up ids recorded before (a retried event is not
+    evaluated again, so detector state counts it once), evaluate the rest under the
+    tenant's engine lock, and record.
+    """
     services = services_of(request)
     ctx = context_of(request)
     engine = await services.engines.get(ctx.tenant)
-    # a retried event is not evaluated again: detector state must count it once
-    seen = await services.in_tx(lookups.stored_decisions, ctx.tenant, [e.id for e in events])
-    fresh: list[BaseEvent] = []
-    fresh_ids: set[str] = set()
-    for event in events:
-        if event.id not in seen and event.id not in fresh_ids:
-            fresh.append(event)
-            fresh_ids.add(event.id)
-    decisions = engine.evaluate_many(fresh) if fresh else []
-    by_id = {d.event_id: d for d in decisions}
-    items: list[tuple[BaseEvent, Decision]] = []
-    for event in events:
-        decision = by_id.get(event.id) or seen[event.id][0]
-        items.append((event, decision))
-    recorded = await services.in_tx(recording.record_decisions, ctx, items)
+    lock = services.engines.lock(ctx.tenant)
+
+    def work(session: Session) -> list[recording.Recorded]:
+        seen = lookups.stored_decisions(session, ctx.tenant, [e.id for e in events])
+        fresh: list[BaseEvent] = []
+        fresh_ids: set[str] = set()
+        for event in events:
+            if event.id not in seen and event.id not in fresh_ids:
+                fresh.append(event)
+                fresh_ids.add(event.id)
+        with lock:
+            decisions = engine.evaluate_many(fresh) if fresh else []
+        by_id = {d.event_id: d for d in decisions}
+        items = [(event, by_id.get(event.id) or seen[event.id][0]) for event in events]
+        return recording.record_decisions(session, ctx, items)
+
+    recorded = await services.in_tx(work)
     services.metrics.observe_decisions(r.decision for r in recorded if not r.duplicate)
     return recorded
 
@@ -189,5 +197,6 @@ async def post_label(request: Request[Any, Any, Any], data: JSONBody[LabelIn]) -
     view = await services.in_tx(labels.add_label, ctx, data.event_id, data.label)
     engine = services.engines.cached(ctx.tenant)
     if engine is not None and data.label in ("fraud", "legitimate"):
-        engine.context.set_label(data.event_id, data.label == "fraud", view.created_at)
+        with services.engines.lock(ctx.tenant):
+            engine.context.set_label(data.event_id, data.label == "fraud", view.created_at)
     return view
