@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -593,13 +594,50 @@ def _read_fields(fields: dict[tuple[str, ...], str], schema: KindSchema) -> list
 def _kind_body(unit: _Unit, kind: str) -> tuple[_Emitter, list[str], str]:
     em = _Emitter(unit, kind)
     body: list[str] = []
-    for rule in unit.checked.rules:
-        body.extend(_rule_code(em, rule))
+    # rules that read a model score come last: the two-pass evaluator runs them in its second pass
+    ordered = sorted(unit.checked.rules, key=lambda r: _reads_model(r.when, unit.checked))
+    for rule in ordered:
+        lines = _rule_code(em, rule)
+        if lines and _reads_model(rule.when, unit.checked):
+            lines[0] = "# model rule " + lines[0][2:]
+        body.extend(lines)
     outcome = _outcome_code(em)
     for name, model in unit.checked.models.items():
         # the same compiled expressions serve training (Engine.features) and scoring
-        em.features[name] = "[" + ", ".join(f"_num({em.value(f)})" for f in model.features) + "]"
+        em.features[name] = "[" + ", ".join(_feature_code(em, f) for f in model.features) + "]"
     return em, body, outcome
+
+
+def _feature_code(em: _Emitter, expr: ast.Expr) -> str:
+    """A feature as a float: booleans 0/1, null NaN (``any`` values through ``_num``)."""
+    t = em.type_of(expr)
+    code = em.value(expr)
+    if t.name == "number" or t == DURATION:
+        tmp = em.tmp()
+        return f"(_NAN if ({tmp} := {code}) is None else float({tmp}))"
+    if t.name == "boolean":
+        tmp = em.tmp()
+        return f"(_NAN if ({tmp} := {code}) is None else (1.0 if {tmp} else 0.0))"
+    return f"_num({code})"
+
+
+def _reads_model(expr: ast.Expr | None, checked: CheckedPack, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether an expression reads ``model(...)`` or ``anomaly(...)``, directly or through lets."""
+    if expr is None:
+        return False
+    if isinstance(expr, ast.Call) and expr.func in ("model", "anomaly"):
+        return True
+    if isinstance(expr, ast.Name) and expr.name in checked.lets and expr.name not in seen:
+        return _reads_model(checked.lets[expr.name].expr, checked, seen | {expr.name})
+    for name in expr.__struct_fields__:
+        value = getattr(expr, name)
+        children = value if isinstance(value, tuple) else (value,)
+        for child in children:
+            if isinstance(child, ast.Arg):
+                child = child.value
+            if isinstance(child, ast.Node) and _reads_model(child, checked, seen):  # type: ignore[arg-type]
+                return True
+    return False
 
 
 def _kind_function(
@@ -649,27 +687,31 @@ def _kind_function(
         lines.append("    for ev in events:")
         lines.extend("        " + line for line in [*read, *clock, *group_lines, *fresh, *decide, *observe])
     else:
-        # model scores come from one call per batch: a first pass advances detector state and
-        # collects feature rows and detector values; the rules run in a second pass
-        locals_ = list(em.detectors.values())
-        cache = f"_cache.append(({''.join(f'{d}, ' for d in locals_)}))"
+        # model scores come from one call per batch: the first pass runs the rules that need
+        # no score (lazily, as usual), keeps the detector values the model rules will read,
+        # collects feature rows and advances state; the second pass runs the model rules
+        end = decide.index("if hits is None and shadow is None:")
+        split = next((i for i, line in enumerate(decide) if line.startswith("# model rule ")), end)
+        free, model_rules, finish = decide[:split], decide[split:end], decide[end:]
+        wanted = sorted(set(re.findall(r"\bd_\d+\b", "\n".join(model_rules))), key=lambda d: int(d[2:]))
+        kept = ["hits", "shadow", "effects", "score", "forced", "allow", *wanted]
         lines.append("    _cache = []")
         lines.extend(f"    _rows{i} = []" for i in range(len(em.models)))
         lines.append("    for ev in events:")
-        first = [*read, *clock, *group_lines, *fresh]
-        first += [f"{local} = {em.detector_code[local]}" for local in locals_]
+        first = [*read, *clock, *group_lines, *fresh, *free]
+        for local in wanted:
+            first += [f"if {local} is _U:", f"    {local} = {em.detector_code[local]}"]
         first += [f"_rows{i}.append({em.features[name]})" for i, name in enumerate(em.models)]
-        first += [cache, *observe]
+        first += [f"_cache.append(({', '.join(kept)}))", *observe]
         lines.extend("        " + line for line in first)
         lines.extend(
             f"    _scores{i} = _ctx.score_batch({name!r}, _rows{i})" for i, name in enumerate(em.models)
         )
         lines.append("    for _j, ev in enumerate(events):")
         second = [*read, *clock, *(f"{local} = _U" for local in em.lets.values())]
-        if locals_:
-            second.append(f"{', '.join(locals_)}, = _cache[_j]")
+        second.append(f"{', '.join(kept)} = _cache[_j]")
         second += [f"{local} = _scores{i}[_j]" for i, local in enumerate(em.models.values())]
-        lines.extend("        " + line for line in [*second, *decide])
+        lines.extend("        " + line for line in [*second, *model_rules, *finish])
     lines.append("    return out")
     if em.features:
         lines.append("")

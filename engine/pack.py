@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,7 @@ class CompiledPack:
             "_arith": runtime.arith,
             "_neg": runtime.neg,
             "_num": runtime.num,
+            "_NAN": math.nan,
             "_time_arith": runtime.time_arith,
             "_order": runtime.order,
             "_contains": runtime.contains,
