@@ -92,7 +92,8 @@ class _Emitter:
         self.kind = kind
         self.fields: dict[tuple[str, ...], str] = {}
         self.lets: dict[str, str] = {}
-        self.detectors: dict[int, str] = {}
+        #: one cached local per distinct detector call, shared by every rule that makes it
+        self.detectors: dict[DetectorCall, str] = {}
         self.models: dict[str, str] = {}
         self.groups: dict[str, str] = {}
         self.temp = 0
@@ -217,10 +218,10 @@ class _Emitter:
             args = ", ".join(self.value(a.value) for a in expr.args)
             return f"{unit.builtin(expr.func)}({args})"
         call, nodes = unit.detector_call(expr, sig)
-        local = self.detectors.get(id(expr))
+        local = self.detectors.get(call)
         if local is None:
             local = f"d_{len(self.detectors)}"
-            self.detectors[id(expr)] = local
+            self.detectors[call] = local
         group = unit.group_of(call, nodes)
         self.groups[group] = group
         self.uses_time = True
