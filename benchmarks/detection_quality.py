@@ -40,10 +40,14 @@ for training and for testing alike. The benchmark pack (``PACK`` below) has:
   30-day average (``sum_amount`` / ``velocity``), at a few strengths each;
 * ``model card_risk``: a ``HistGradientBoostingClassifier`` over detector features
   (amount, night and weekend flags, the card's transaction counts and average
-  amounts over 1, 7 and 30 days, its amount z-score and ratio to its averages, the
-  terminal's delayed fraud share over 1, 7 and 28 days and its counts), built by
-  ``Engine.features`` on a fresh engine over the time-ordered stream;
-* a ladder of rules on ``model("card_risk")`` that add to the decision score.
+  amounts over 1, 7 and 30 days, its amount z-score, the amount against its
+  averages, its average before the last week and the recent averages against that,
+  the terminal's transaction counts and its delayed fraud share and count over 1,
+  7 and 28 days), built by ``Engine.features`` on a fresh engine over the
+  time-ordered stream and fitted on the training week only;
+* 30 rules on ``model("card_risk")`` (above 0.005, 0.01, ..., 0.998), 10 points
+  each, so the decision score ranks by the model's probability and the rules above
+  add their evidence on top.
 
 Three rankings of the test transactions: **rules only** (the decision score with no
 model set, so the model rules are null and do not fire), **model only** (the
@@ -173,7 +177,11 @@ on payment
 let card_avg_1d = sum_amount(event.card_id, 1d) / velocity(event.card_id, 1d)
 let card_avg_7d = sum_amount(event.card_id, 7d) / velocity(event.card_id, 7d)
 let card_avg_30d = sum_amount(event.card_id, 30d) / velocity(event.card_id, 30d)
+# the card's average before the last week: recent fraud does not inflate it
+let card_base_avg = (sum_amount(event.card_id, 30d) - sum_amount(event.card_id, 7d))
+  / (velocity(event.card_id, 30d) - velocity(event.card_id, 7d))
 let zscore = amount_zscore(event.card_id)
+let terminal_risk_1d = entity_risk(event.terminal_id, 1d, delay: 7d)
 let terminal_risk_7d = entity_risk(event.terminal_id, 7d, delay: 7d)
 let terminal_risk_28d = entity_risk(event.terminal_id, 28d, delay: 7d)
 
@@ -183,8 +191,12 @@ model card_risk
            velocity(event.card_id, 1d), velocity(event.card_id, 7d), velocity(event.card_id, 30d),
            card_avg_1d, card_avg_7d, card_avg_30d,
            zscore, event.amount / card_avg_7d, event.amount / card_avg_30d,
-           entity_risk(event.terminal_id, 1d, delay: 7d), terminal_risk_7d, terminal_risk_28d,
-           velocity(event.terminal_id, 1d), velocity(event.terminal_id, 7d), velocity(event.terminal_id, 28d)
+           terminal_risk_1d, terminal_risk_7d, terminal_risk_28d,
+           velocity(event.terminal_id, 1d), velocity(event.terminal_id, 7d), velocity(event.terminal_id, 28d),
+           card_base_avg, event.amount / card_base_avg, card_avg_7d / card_base_avg, card_avg_1d / card_base_avg,
+           terminal_risk_1d * velocity(event.terminal_id, 1d),
+           terminal_risk_7d * velocity(event.terminal_id, 7d),
+           terminal_risk_28d * velocity(event.terminal_id, 28d)
   label fraud
 
 rule large_amount "Above the amount no honest customer of this portfolio spends"
@@ -218,52 +230,110 @@ rule amount_extreme
   when zscore > 6
   score 30
 
+# the model's probability as a ladder of small steps: the decision score ranks by it,
+# and the rules above add their evidence
+rule model_005
+  when model("card_risk") > 0.005
+  score 10
+
 rule model_01
   when model("card_risk") > 0.01
+  score 10
+
+rule model_02
+  when model("card_risk") > 0.02
+  score 10
+
+rule model_03
+  when model("card_risk") > 0.03
   score 10
 
 rule model_05
   when model("card_risk") > 0.05
   score 10
 
-rule model_10
+rule model_075
+  when model("card_risk") > 0.075
+  score 10
+
+rule model_1
   when model("card_risk") > 0.1
   score 10
 
-rule model_20
+rule model_15
+  when model("card_risk") > 0.15
+  score 10
+
+rule model_2
   when model("card_risk") > 0.2
   score 10
 
-rule model_30
+rule model_25
+  when model("card_risk") > 0.25
+  score 10
+
+rule model_3
   when model("card_risk") > 0.3
   score 10
 
-rule model_40
+rule model_35
+  when model("card_risk") > 0.35
+  score 10
+
+rule model_4
   when model("card_risk") > 0.4
   score 10
 
-rule model_50
+rule model_45
+  when model("card_risk") > 0.45
+  score 10
+
+rule model_5
   when model("card_risk") > 0.5
   score 10
 
-rule model_60
+rule model_55
+  when model("card_risk") > 0.55
+  score 10
+
+rule model_6
   when model("card_risk") > 0.6
   score 10
 
-rule model_70
+rule model_65
+  when model("card_risk") > 0.65
+  score 10
+
+rule model_7
   when model("card_risk") > 0.7
   score 10
 
-rule model_80
+rule model_75
+  when model("card_risk") > 0.75
+  score 10
+
+rule model_8
   when model("card_risk") > 0.8
   score 10
 
-rule model_90
+rule model_85
+  when model("card_risk") > 0.85
+  score 10
+
+rule model_9
   when model("card_risk") > 0.9
+  score 10
+
+rule model_93
+  when model("card_risk") > 0.93
   score 10
 
 rule model_95
   when model("card_risk") > 0.95
+  score 10
+
+rule model_97
+  when model("card_risk") > 0.97
   score 10
 
 rule model_98
@@ -274,9 +344,17 @@ rule model_99
   when model("card_risk") > 0.99
   score 10
 
+rule model_995
+  when model("card_risk") > 0.995
+  score 10
+
+rule model_998
+  when model("card_risk") > 0.998
+  score 10
+
 outcome
-  block when score >= 150
-  review when score >= 60
+  block when score >= 300
+  review when score >= 200
   approve
 """
 
