@@ -12,6 +12,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from anyio import to_thread
 from sqlalchemy.orm import Session
 
+from api.auth.active import ActiveCheck
 from api.auth.tokens import RevokedTokens, TokenService
 from api.engines import EngineRegistry
 from api.observability import Metrics
@@ -31,6 +32,7 @@ class Services:
         self.engines = EngineRegistry(settings.engine, self.db)
         self.metrics = Metrics()
         self.rate_limiter = RateLimiter(settings.rate_limit, settings.redis.url)
+        self.active = ActiveCheck(self.db)
 
     async def in_tx(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(session, *args, **kwargs)`` in one transaction, on a worker thread."""

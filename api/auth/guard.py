@@ -53,6 +53,17 @@ async def scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: B
     if not needed:
         raise ApiProblem(500, "internal_error", "this route declares no scope")
     principal = authenticate(connection)
+    services = services_of(connection)
+    active = services.active.cached(principal)
+    if active is None:
+        active = await services.run(services.active.lookup, principal)
+    if not active:
+        raise ApiProblem(
+            401,
+            "invalid_token",
+            "the client or user of this token is disabled",
+            headers={"WWW-Authenticate": 'Bearer realm="vigil", error="invalid_token"'},
+        )
     if needed not in principal.scopes:
         raise ApiProblem(
             403,
@@ -62,7 +73,7 @@ async def scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: B
                 "WWW-Authenticate": f'Bearer realm="vigil", error="insufficient_scope", scope="{needed}"'
             },
         )
-    wait = await services_of(connection).rate_limiter.acquire(principal.tenant, principal.subject)
+    wait = await services.rate_limiter.acquire(principal.tenant, principal.subject)
     if wait is not None:
         raise ApiProblem(
             429,

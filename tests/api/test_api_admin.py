@@ -77,3 +77,19 @@ def test_users_and_roles(api: Api) -> None:
         == 404
     )
     assert api.client.get("/v1/admin/users/abc", headers=admin).status_code == 404
+
+
+def test_a_disabled_clients_tokens_stop_working(api: Api) -> None:
+    admin = api.headers("admin")
+    creds = api.client.post("/v1/admin/clients", json={"role": "integrator"}, headers=admin).json()
+    token = api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(creds["client_id"], creds["client_secret"]),
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.client.get("/v1/decisions/x", headers=headers).status_code == 404
+    api.client.post(f"/v1/admin/clients/{creds['client_id']}/disable", headers=admin)
+    api.app.services.active.ttl = 0  # the cache's few seconds, skipped
+    response = api.client.get("/v1/decisions/x", headers=headers)
+    assert response.status_code == 401 and "disabled" in response.json()["detail"]
