@@ -143,7 +143,7 @@ async def _client_active(request: Request[Any, Any, Any], client_id: str, active
     "/admin/clients/{client_id:str}/disable",
     opt=_ADMIN,
     tags=["admin"],
-    summary="Disable a client: no new tokens (issued ones run to their expiry)",
+    summary="Disable a client: no new tokens, and its tokens stop working within seconds",
     status_code=200,
 )
 async def disable_client(request: Request[Any, Any, Any], client_id: FromPath[str]) -> ClientView:
