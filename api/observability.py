@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engine.decision import Decision
 
@@ -105,6 +105,11 @@ class Metrics:
         )
         self.rule_hits = Counter(
             "vigil_rule_hits", "Rule hits in decisions", ["rule"], registry=self.registry
+        )
+        self.outbox_pending = Gauge(
+            "vigil_outbox_pending",
+            "Outbox messages not relayed to the workers yet (the delivery queue's depth)",
+            registry=self.registry,
         )
         self.tokens = Counter(
             "vigil_tokens_issued", "Access tokens issued, by role", ["role"], registry=self.registry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -10,6 +11,9 @@ from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth.guard import services_of
+from casework import lookups
+
+_log = logging.getLogger("vigil.api")
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -66,7 +70,12 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
 
 @get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    body = generate_latest(services_of(request).metrics.registry)
+    services = services_of(request)
+    try:
+        services.metrics.outbox_pending.set(await services.in_tx(lookups.outbox_backlog))
+    except Exception as exc:  # the store down: the other metrics still answer
+        _log.warning("outbox backlog unavailable: %s", exc)
+    body = generate_latest(services.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -31,6 +31,9 @@ def test_metrics_count_decisions_and_rule_hits(api: Api) -> None:
     assert 'vigil_rule_hits_total{rule="card_testing"}' in text
     assert 'vigil_http_requests_total{method="POST",route="/v1/events",status="200"} 6.0' in text
     assert 'vigil_tokens_issued_total{role="integrator"} 1.0' in text
+    # the review decisions and the case opened left messages for the delivery workers
+    pending = next(line for line in text.splitlines() if line.startswith("vigil_outbox_pending "))
+    assert float(pending.split()[1]) > 0
 
 
 def test_log_lines_are_json_with_the_request_id(api: Api, caplog: pytest.LogCaptureFixture) -> None:
