@@ -1,7 +1,9 @@
 """One engine per tenant, built from the tenant's active rulepack versions in the store.
 
 A tenant with no published pack gets the shipped ``rulepacks/`` when it is the demo
-tenant, and an engine with no packs (every event approved) otherwise. Each engine
+tenant, and an engine with no packs (every event approved) otherwise. A new engine
+replays the tenant's recent events (``warm_hours``) in event-time order to rebuild its
+detector state, so a restart or a publish does not reset velocity windows. Each engine
 checks the store at most every ``poll_seconds``: a publish or rollback changes the
 active (pack, version, checksum) set and the next request builds a new engine, so
 every process picks a publish up within seconds without a restart.
@@ -10,6 +12,7 @@ every process picks a publish up within seconds without a restart.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import threading
 import time
@@ -20,7 +23,7 @@ from anyio import to_thread
 from sqlalchemy.engine import Engine as DbEngine
 
 from api.settings import EngineSettings
-from casework import lists, rulepacks
+from casework import lists, lookups, rulepacks
 from casework.db import transaction
 from casework.errors import NotFound
 from engine.engine import Engine
@@ -135,11 +138,29 @@ class EngineRegistry:
             engine, managed = await to_thread.run_sync(self._build, tenant, active)
             entry = _TenantEngine(engine, fingerprint, time.monotonic(), managed)
             await self._refresh_lists(tenant, entry)
+            replayed = await to_thread.run_sync(self._warm, tenant, engine)
             _log.info(
-                "engine built", extra={"tenant": tenant, "packs": [f"{p}@{v}" for p, v, _ in fingerprint]}
+                "engine built",
+                extra={
+                    "tenant": tenant,
+                    "packs": [f"{p}@{v}" for p, v, _ in fingerprint],
+                    "replayed_events": replayed,
+                },
             )
             self._engines[tenant] = entry
             return engine
+
+    def _warm(self, tenant: str, engine: Engine) -> int:
+        """Rebuild a new engine's detector state by replaying recent events in event-time order
+        (their decisions are discarded: they were made and stored when the events came in)."""
+        if self.settings.warm_hours <= 0 or not engine.packs:
+            return 0
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=self.settings.warm_hours)
+        with transaction(self.db) as session:
+            events = lookups.recent_events(session, tenant, since, self.settings.warm_max_events)
+        for start in range(0, len(events), 1000):
+            engine.evaluate_many(events[start : start + 1000])
+        return len(events)
 
     def lock(self, tenant: str) -> threading.Lock:
         """Held while a tenant's engine evaluates (in worker threads): engines are not thread-safe."""

@@ -85,6 +85,11 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     poll_seconds: float = 2.0
     #: most events in one batch request
     max_batch: int = 1000
+    #: a new engine (start, publish) replays the events received in this many hours to
+    #: rebuild its detector state; 0 starts empty
+    warm_hours: float = 24.0
+    #: at most this many events are replayed
+    warm_max_events: int = 200_000
 
     @classmethod
     def from_env(cls) -> EngineSettings:
@@ -93,6 +98,8 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
             demo_tenant=_env("VIGIL_DEMO_TENANT", "demo"),
             poll_seconds=_env_float("VIGIL_ENGINE_POLL_SECONDS", 2.0),
             max_batch=_env_int("VIGIL_MAX_BATCH", 1000),
+            warm_hours=_env_float("VIGIL_ENGINE_WARM_HOURS", 24.0),
+            warm_max_events=_env_int("VIGIL_ENGINE_WARM_MAX_EVENTS", 200_000),
         )
 
 

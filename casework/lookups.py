@@ -1,18 +1,20 @@
 """Reads the HTTP API needs that no other module offers: stored decisions by event id,
-an API client by its id alone (the token endpoint does not know the tenant yet), and
-the outbox backlog for the metrics."""
+an API client by its id alone (the token endpoint does not know the tenant yet), the
+outbox backlog for the metrics, and recent events for an engine to replay."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from casework.errors import NotFound
-from casework.models import ApiClient, OutboxMessage
+from casework.models import ApiClient, EventRecord, OutboxMessage
 from casework.recording import _stored_decisions
 from engine.decision import Decision
+from engine.events import Event, EventError, event_from_dict
 
 
 def stored_decisions(
@@ -38,3 +40,22 @@ def outbox_backlog(session: Session) -> int:
     """Outbox messages not relayed yet, across tenants (the delivery queue's depth)."""
     query = sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.relayed_at.is_(None))
     return int(session.execute(query).scalar_one())
+
+
+def recent_events(session: Session, tenant: str, received_since: dt.datetime, limit: int) -> list[Event]:
+    """The tenant's events received since a time (at most ``limit``, the latest), in event-time
+    order: what an engine replays to rebuild its detector state. Undecodable payloads are skipped."""
+    query = (
+        sa.select(EventRecord.payload)
+        .where(EventRecord.tenant_id == tenant, EventRecord.received_at >= received_since)
+        .order_by(EventRecord.received_at.desc(), EventRecord.id.desc())
+        .limit(limit)
+    )
+    events: list[Event] = []
+    for payload in session.execute(query).scalars():
+        try:
+            events.append(event_from_dict(payload))
+        except (EventError, TypeError):
+            continue
+    events.sort(key=lambda e: e.timestamp)
+    return events

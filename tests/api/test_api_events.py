@@ -4,10 +4,14 @@ idempotent, precise problems for bad input, one tenant never sees another's data
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import msgspec
 import sqlalchemy as sa
-from conftest import OTHER, TENANT, Api, encode, payment
+from conftest import OTHER, TENANT, Api, encode, make_settings, payment
+from litestar.testing import TestClient
 
+from api.app import create_app
 from casework import rulepacks
 from casework.context import Actor, Context
 from casework.db import transaction
@@ -218,3 +222,27 @@ def test_a_value_the_store_refuses_is_a_422_not_a_500(api: Api) -> None:
         f"/v1/cases/{2**64}", headers=api.user_headers(api.user("investigator"), "investigator")
     )
     assert huge.status_code == 400
+
+
+def test_a_new_process_replays_recent_events_into_its_detectors(api: Api, signing_key_path: Path) -> None:
+    for i in range(4):
+        event = payment(f"w-{i}", amount=1.0, timestamp=f"2026-11-25T10:0{i}:00Z", card_id="card-w")
+        _post(api, event)
+    url = api.db.url.render_as_string(hide_password=False)
+    for hours, expected in ((24.0, "review"), (0.0, "approve")):
+        settings = make_settings(url, signing_key_path)
+        settings = msgspec.structs.replace(
+            settings, engine=msgspec.structs.replace(settings.engine, warm_hours=hours)
+        )
+        with TestClient(app=create_app(settings)) as fresh:
+            token, _ = fresh.app.services.tokens.issue(  # type: ignore[attr-defined]
+                tenant=TENANT,
+                subject=f"client:{api.credentials('integrator').client_id}",
+                role="integrator",
+                scopes=frozenset({"events:write"}),
+            )
+            event = payment(f"w-new-{hours}", amount=1.0, timestamp="2026-11-25T10:05:00Z", card_id="card-w")
+            body = fresh.post(
+                "/v1/events", content=encode(event), headers={"Authorization": f"Bearer {token}"}
+            ).json()
+            assert body["decision"]["outcome"] == expected, (hours, body)
