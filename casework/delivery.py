@@ -112,9 +112,13 @@ def body_of(event_type: str, created_at: dt.datetime, payload: Any) -> bytes:
     return msgspec.json.encode({"type": event_type, "timestamp": canonical_time(created_at), "data": payload})
 
 
-def job_id(delivery_id: int, attempts: int) -> str:
-    """The arq job id of the try after ``attempts`` tries: enqueueing the same try twice is a no-op."""
-    return f"delivery:{delivery_id}:{attempts}"
+def job_id(delivery_id: int, attempts: int, due_at: dt.datetime) -> str:
+    """The arq job id of the try due at ``due_at`` after ``attempts`` tries.
+
+    Enqueueing the same try twice is a no-op (arq keeps one job per id); a redelivery,
+    which starts the count again, is due at another time and so gets a new id.
+    """
+    return f"delivery:{delivery_id}:{attempts}:{round(due_at.timestamp() * 1_000_000)}"
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -132,7 +136,7 @@ async def deliver(ctx: dict[str, Any], delivery_id: int) -> str:
         await redis.enqueue_job(
             "deliver",
             delivery_id,
-            _job_id=job_id(delivery_id, outcome.attempt),
+            _job_id=job_id(delivery_id, outcome.attempt, outcome.next_attempt_at),
             _defer_until=outcome.next_attempt_at,
         )
     return outcome.status
@@ -519,11 +523,19 @@ def _requeue(session: Session, ids: Sequence[int], now: dt.datetime) -> None:
     )
 
 
-def due(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:
-    """Deliveries a worker should try now: due ones, and ones whose sender's lease lapsed."""
+class Due(msgspec.Struct, frozen=True):
+    """A try to make: which delivery, after how many tries, due when (what a job id is made of)."""
+
+    id: int
+    attempts: int
+    due_at: dt.datetime
+
+
+def due(session: Session, now: dt.datetime, limit: int = 500) -> list[Due]:
+    """Tries a worker should make now: due deliveries, and ones whose sender's lease lapsed."""
     D = WebhookDelivery
     query = (
-        sa.select(D.id)
+        sa.select(D.id, D.attempts, sa.func.coalesce(D.lease_until, D.next_attempt_at).label("due_at"))
         .where(
             sa.or_(
                 sa.and_(D.status.in_((PENDING, RETRYING)), D.next_attempt_at <= now),
@@ -533,4 +545,4 @@ def due(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:
         .order_by(D.next_attempt_at)
         .limit(limit)
     )
-    return list(session.execute(query).scalars())
+    return [Due(row.id, row.attempts, row.due_at) for row in session.execute(query)]

@@ -44,29 +44,27 @@ def redis_settings(url: str | None = None) -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
-async def enqueue(redis: ArqRedis, delivery_ids: Iterable[int], attempts: int = 0) -> None:
-    """One ``deliver`` job per delivery; an id already queued is not queued twice."""
-    for delivery_id in delivery_ids:
-        await redis.enqueue_job("deliver", delivery_id, _job_id=delivery.job_id(delivery_id, attempts))
+async def enqueue(redis: ArqRedis, due: Iterable[delivery.Due]) -> None:
+    """One ``deliver`` job per due try; a try already queued is not queued twice."""
+    for item in due:
+        job_id = delivery.job_id(item.id, item.attempts, item.due_at)
+        await redis.enqueue_job("deliver", item.id, _job_id=job_id)
 
 
-def _due(engine: Engine, clock: Clock) -> list[tuple[int, int]]:
-    from casework.models import WebhookDelivery
-
+def _due(engine: Engine, clock: Clock) -> list[delivery.Due]:
     with read_transaction(engine) as session:
-        ids = delivery.due(session, clock())
-        if not ids:
-            return []
-        rows = session.query(WebhookDelivery.id, WebhookDelivery.attempts).filter(WebhookDelivery.id.in_(ids))
-        return [(row.id, row.attempts) for row in rows]
+        return delivery.due(session, clock())
+
+
+def _relay(engine: Engine, clock: Clock) -> list[delivery.Due]:
+    now = clock()
+    return [delivery.Due(delivery_id, 0, now) for delivery_id in relay.relay(engine, now=now)]
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
     """Cron job: enqueue every due delivery (the job ids make this a no-op for queued ones)."""
-    engine: Engine = ctx["engine"]
-    due = await asyncio.to_thread(_due, engine, ctx.get("clock", utcnow))
-    for delivery_id, attempts in due:
-        await ctx["redis"].enqueue_job("deliver", delivery_id, _job_id=delivery.job_id(delivery_id, attempts))
+    due = await asyncio.to_thread(_due, ctx["engine"], ctx.get("clock", utcnow))
+    await enqueue(ctx["redis"], due)
     return len(due)
 
 
@@ -75,9 +73,9 @@ async def relay_loop(ctx: dict[str, Any], stop: asyncio.Event | None = None) -> 
     engine: Engine = ctx["engine"]
     while stop is None or not stop.is_set():
         try:
-            ids = await asyncio.to_thread(relay.relay, engine)
-            if ids:
-                await enqueue(ctx["redis"], ids)
+            new = await asyncio.to_thread(_relay, engine, ctx.get("clock", utcnow))
+            if new:
+                await enqueue(ctx["redis"], new)
                 continue
         except Exception:
             log.exception("outbox relay failed; retrying")
@@ -85,8 +83,16 @@ async def relay_loop(ctx: dict[str, Any], stop: asyncio.Event | None = None) -> 
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    ctx["engine"] = create_engine()
-    ctx["http"] = delivery.new_client()
+    """Open the store and the HTTP client (unless given in the worker's ``ctx``), relay once, then
+    keep relaying in the background."""
+    if "engine" not in ctx:
+        ctx["engine"] = create_engine()
+        ctx["own_engine"] = True
+    if "http" not in ctx:
+        ctx["http"] = delivery.new_client()
+        ctx["own_http"] = True
+    # one pass before the first poll, so a burst worker finds the jobs of rows already committed
+    await enqueue(ctx["redis"], await asyncio.to_thread(_relay, ctx["engine"], ctx.get("clock", utcnow)))
     ctx["relay_task"] = asyncio.create_task(relay_loop(ctx))
 
 
@@ -95,8 +101,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await ctx["http"].aclose()
-    ctx["engine"].dispose()
+    if ctx.get("own_http"):
+        await ctx["http"].aclose()
+    if ctx.get("own_engine"):
+        ctx["engine"].dispose()
 
 
 class WorkerSettings:
@@ -131,7 +139,7 @@ async def drain(ctx: dict[str, Any], *, concurrency: int = 50) -> int:
         due = await asyncio.to_thread(_due, engine, clock)
         if not due:
             return tries
-        await asyncio.gather(*(one(delivery_id) for delivery_id, _ in due))
+        await asyncio.gather(*(one(item.id) for item in due))
         tries += len(due)
 
 
