@@ -604,6 +604,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None, help="database URL (default: VIGIL_DATABASE_URL or var/ SQLite)")
     p.set_defaults(func=cmd_tenants_create)
     add_casework_commands(sub)
+    __import__("api.cli_worker", fromlist=["add_commands"]).add_commands(sub)  # vigil worker
     return root
 
 
