@@ -91,10 +91,7 @@ class VigilApp(Litestar):
             await super().__call__(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            handler = scope.get("route_handler")
-            route = next(iter(handler.paths)) if handler is not None and handler.paths else "unmatched"
-            if route != "unmatched" and scope.get("root_path") is not None:
-                route = _route_template(scope, route)
+            route = _route_of(scope)
             method = scope["method"]
             self.services.metrics.requests.labels(method, route, str(status)).inc()
             self.services.metrics.latency.labels(method, route).observe(elapsed)
@@ -111,9 +108,14 @@ class VigilApp(Litestar):
             reset_current_request_id(token)
 
 
-def _route_template(scope: Scope, route: str) -> str:
+def _route_of(scope: HTTPScope) -> str:
+    """The route template (``/v1/cases/{case_id:int}``) for metrics: bounded label values."""
     template = scope.get("path_template")
-    return str(template) if template else route
+    if isinstance(template, str) and template:
+        return template
+    handler = scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    return str(next(iter(paths))) if paths else "unmatched"
 
 
 async def _warm_demo_engine(app: Litestar) -> None:
