@@ -25,7 +25,13 @@ from casework.models.catalog import (
 from casework.models.events import DecisionRecord, EventRecord, Label
 from casework.models.outbox import OutboxMessage
 from casework.models.tenancy import ApiClient, Tenant, User, UserRole
-from casework.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from casework.models.webhooks import (
+    Integration,
+    IntegrationDelivery,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "ApiClient",
@@ -39,6 +45,8 @@ __all__ = [
     "CaseTag",
     "DecisionRecord",
     "EventRecord",
+    "Integration",
+    "IntegrationDelivery",
     "Label",
     "ListItem",
     "ListItemChange",

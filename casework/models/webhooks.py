@@ -83,3 +83,51 @@ class WebhookAttempt(Base):
     latency_ms: Mapped[int] = mapped_column(sa.Integer)
     error: Mapped[str | None] = mapped_column(sa.String(500))
     response_excerpt: Mapped[str] = mapped_column(sa.String(1000), default="")
+
+
+class Integration(Base):
+    """A named notification target of a tenant (Slack, email, generic HTTP), reached from rules
+    with ``notify "name"``; its Jinja2 templates are checked when it is saved."""
+
+    __tablename__ = "integrations"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(64), tenant_fk())
+    name: Mapped[str] = mapped_column(sa.String(100))
+    #: ``slack``, ``email`` or ``http``
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    #: where and how to send: URL, SMTP server and addresses, headers
+    config: Mapped[Any] = mapped_column(JSONDoc)
+    #: Jinja2 sources by part: ``blocks`` (Slack), ``subject``/``text``/``html`` (email), ``body`` (HTTP)
+    templates: Mapped[Any] = mapped_column(JSONDoc)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    allow_private: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class IntegrationDelivery(Base):
+    """One ``notify`` outbox message to one integration, tried on the webhook schedule."""
+
+    __tablename__ = "integration_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("integration_id", "message_id"),
+        sa.Index("ix_integration_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(64), tenant_fk())
+    integration_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("integrations.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[Any] = mapped_column(JSONDoc)
+    #: ``pending``, ``sending``, ``retrying``, ``delivered`` or ``dead``
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
