@@ -108,19 +108,42 @@ def check_hash(model: TrainedModel, expected_hash: str) -> None:
         )
 
 
-class Scorer:
-    """What ``Engine.set_model`` takes: ``score(X)`` gives one score in 0..1 per feature row."""
+_controller: Any = None
 
-    def __init__(self, model: TrainedModel) -> None:
+
+def _one_thread() -> Any:
+    """A context in which OpenMP (scikit-learn's tree predictors) runs on the calling thread only."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="openmp")
+
+
+class Scorer:
+    """What ``Engine.set_model`` takes: ``score(X)`` gives one score in 0..1 per feature row.
+
+    Scoring runs on the calling thread (``threads=1``, the default): an engine batch of
+    a thousand rows takes a few milliseconds that way, while waking an OpenMP team for
+    it costs several times more, and an engine process already has its own work on
+    the other cores. ``threads=None`` leaves OpenMP as configured.
+    """
+
+    def __init__(self, model: TrainedModel, threads: int | None = 1) -> None:
         self.model = model
         self.kind = model.kind
         self.n_features = len(model.feature_names) or None
+        self.threads = threads
         self._estimator = model.estimator
 
     def score(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if self.n_features is not None and X.ndim == 2 and X.shape[1] != self.n_features:
             raise ModelError(f"expected {self.n_features} features per row, got {X.shape[1]}")
+        if self.threads == 1:
+            with _one_thread():
+                return score_with(self.kind, self._estimator, X)
         return score_with(self.kind, self._estimator, X)
 
     @classmethod
