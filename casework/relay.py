@@ -22,19 +22,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from casework import webhooks
+from casework import integrations_delivery, webhooks
 from casework.context import utcnow
 from casework.db import is_postgres, transaction
 from casework.delivery import PENDING
 from casework.models import OutboxMessage, WebhookDelivery, WebhookEndpoint
 from casework.sql import upsert_insert
 
-#: outbox topics the relay handles (``notify`` waits for the integrations)
-RELAYED_TOPICS: tuple[str, ...] = webhooks.EVENT_TYPES
+#: outbox topics the relay handles: webhook event types, and ``notify`` for the integrations
+RELAYED_TOPICS: tuple[str, ...] = (*webhooks.EVENT_TYPES, "notify")
 
 
 def relay(engine: Engine, *, now: dt.datetime | None = None, limit: int = 500) -> list[int]:
-    """Relay up to ``limit`` committed outbox rows; returns the ids of the deliveries created."""
+    """Relay up to ``limit`` committed outbox rows; returns the ids of the webhook deliveries created
+    (integration deliveries for ``notify`` rows are created too; workers find them as due)."""
     with transaction(engine) as session:
         return relay_in(session, now or utcnow(), limit)
 
@@ -52,6 +53,7 @@ def relay_in(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:
     messages = list(session.execute(query).scalars())
     if not messages:
         return []
+    integrations_delivery.create_for(session, [m for m in messages if m.topic == "notify"], now)
     endpoints = _endpoints(session, {m.tenant_id for m in messages})
     rows: list[dict[str, Any]] = []
     for message in messages:

@@ -25,7 +25,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.worker import func
 from sqlalchemy.engine import Engine
 
-from casework import delivery, relay
+from casework import delivery, integrations_delivery, relay
 from casework.context import utcnow
 from casework.db import create_engine, read_transaction
 from casework.delivery import Clock, deliver
@@ -44,25 +44,29 @@ def redis_settings(url: str | None = None) -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
-async def enqueue(redis: ArqRedis, due: Iterable[delivery.Due]) -> None:
-    """One ``deliver`` job per due try; a try already queued is not queued twice."""
-    for item in due:
-        job_id = delivery.job_id(item.id, item.attempts, item.due_at)
-        await redis.enqueue_job("deliver", item.id, _job_id=job_id)
+#: the job that makes each kind of try, by the name arq knows it under
+JOBS = {
+    "deliver": (delivery.job_id, delivery.attempt),
+    "notify": (integrations_delivery.job_id, integrations_delivery.attempt),
+}
 
 
-def _due(engine: Engine, clock: Clock) -> list[delivery.Due]:
-    with read_transaction(engine) as session:
-        return delivery.due(session, clock())
+async def enqueue(redis: ArqRedis, due: Iterable[tuple[str, delivery.Due]]) -> None:
+    """One job per due try; a try already queued is not queued twice (same job id)."""
+    for function, item in due:
+        job_id = JOBS[function][0](item.id, item.attempts, item.due_at)
+        await redis.enqueue_job(function, item.id, _job_id=job_id)
 
 
-def _relay(engine: Engine, clock: Clock) -> list[delivery.Due]:
+def _due(engine: Engine, clock: Clock) -> list[tuple[str, delivery.Due]]:
     now = clock()
-    return [delivery.Due(delivery_id, 0, now) for delivery_id in relay.relay(engine, now=now)]
+    with read_transaction(engine) as session:
+        webhook_tries = [("deliver", item) for item in delivery.due(session, now)]
+        return webhook_tries + [("notify", item) for item in integrations_delivery.due(session, now)]
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
-    """Cron job: enqueue every due delivery (the job ids make this a no-op for queued ones)."""
+    """Cron job: enqueue every due try (the job ids make this a no-op for queued ones)."""
     due = await asyncio.to_thread(_due, ctx["engine"], ctx.get("clock", utcnow))
     await enqueue(ctx["redis"], due)
     return len(due)
@@ -73,9 +77,9 @@ async def relay_loop(ctx: dict[str, Any], stop: asyncio.Event | None = None) -> 
     engine: Engine = ctx["engine"]
     while stop is None or not stop.is_set():
         try:
-            new = await asyncio.to_thread(_relay, engine, ctx.get("clock", utcnow))
-            if new:
-                await enqueue(ctx["redis"], new)
+            relayed = await asyncio.to_thread(relay.relay, engine)
+            await sweep(ctx)
+            if relayed:
                 continue
         except Exception:
             log.exception("outbox relay failed; retrying")
@@ -92,7 +96,8 @@ async def startup(ctx: dict[str, Any]) -> None:
         ctx["http"] = delivery.new_client()
         ctx["own_http"] = True
     # one pass before the first poll, so a burst worker finds the jobs of rows already committed
-    await enqueue(ctx["redis"], await asyncio.to_thread(_relay, ctx["engine"], ctx.get("clock", utcnow)))
+    await asyncio.to_thread(relay.relay, ctx["engine"])
+    await sweep(ctx)
     ctx["relay_task"] = asyncio.create_task(relay_loop(ctx))
 
 
@@ -110,7 +115,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """``arq casework.worker.WorkerSettings``, or ``vigil worker``."""
 
-    functions: ClassVar[list[Any]] = [func(deliver, name="deliver", max_tries=5, timeout=60)]
+    functions: ClassVar[list[Any]] = [
+        func(deliver, name="deliver", max_tries=5, timeout=60),
+        func(integrations_delivery.notify, name="notify", max_tries=5, timeout=60),
+    ]
     cron_jobs: ClassVar[list[Any]] = [cron(sweep, second=0, run_at_startup=True, unique=True)]
     on_startup = startup
     on_shutdown = shutdown
@@ -130,16 +138,16 @@ async def drain(ctx: dict[str, Any], *, concurrency: int = 50) -> int:
     tries = 0
     limit = asyncio.Semaphore(concurrency)
 
-    async def one(delivery_id: int) -> None:
+    async def one(function: str, delivery_id: int) -> None:
         async with limit:
-            await delivery.attempt(ctx, delivery_id)
+            await JOBS[function][1](ctx, delivery_id)
 
     while True:
         await asyncio.to_thread(relay.relay, engine, now=clock())
         due = await asyncio.to_thread(_due, engine, clock)
         if not due:
             return tries
-        await asyncio.gather(*(one(item.id) for item in due))
+        await asyncio.gather(*(one(function, item.id) for function, item in due))
         tries += len(due)
 
 

@@ -23,13 +23,18 @@ from cryptography.x509.oid import NameOID
 from delivery_receiver import Receiver
 from sqlalchemy.engine import Engine
 
-from casework import integrations
-from casework.context import Actor, Context
+from casework import integrations, worker
+from casework.context import Actor, Context, utcnow
 from casework.db import transaction
+from casework.delivery import DeliverySettings
 from casework.errors import InvalidInput
+from casework.recording import record_decision
+from engine.decision import Decision, Hit, Notify, PackRef
+from engine.events import Payment
 
 MESSAGE = {"integration": "ops", "rule": "big_amount", "event_id": "evt-9"}
 CONTEXT = {"message": MESSAGE, "tenant": "acme", "integration": "ops"}
+T0 = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 SLACK = {
     "text": "Rule {{ message.rule }} fired on {{ message.event_id }}",
     "blocks": '[{"type": "section", "text": {"type": "mrkdwn", "text": {{ ("*" ~ message.rule ~ "*")|tojson }}}}]',
@@ -164,3 +169,56 @@ def test_email_over_starttls(smtp_server: tuple[Controller, Inbox, ssl.SSLContex
     assert mail["Subject"] == "[Vigil] big_amount"
     text, html = (part.get_payload(decode=True).decode() for part in mail.walk() if not part.is_multipart())
     assert "evt-9" in text and "&lt;script&gt;" in html
+
+
+def test_a_rule_notify_reaches_slack_and_email(
+    engine: Engine, tenant: str, receiver: Receiver, smtp_server: tuple[Controller, Inbox, ssl.SSLContext]
+) -> None:
+    """A recorded decision whose rule says ``notify "ops"`` and ``notify "mail"`` posts to Slack and
+    sends an email, through the outbox, the relay and the in-process worker; a failed Slack try is
+    retried and the message arrives once."""
+    controller, inbox, client_tls = smtp_server
+    admin = Context(tenant, Actor("user", "admin"))
+    email_templates = {"subject": "[Vigil] {{ message.rule }}", "text": "Event {{ message.event_id }}"}
+    mail_config = {
+        "host": "127.0.0.1",
+        "port": controller.port,
+        "from": "vigil@example.com",
+        "to": "ops@example.com",
+    }
+    with transaction(engine) as session:
+        integrations.create_integration(
+            session, admin, "ops", "slack", {"url": receiver.url}, SLACK, allow_private=True
+        )
+        integrations.create_integration(
+            session, admin, "mail", "email", mail_config, email_templates, allow_private=True
+        )
+    event = Payment(id="evt-n", timestamp=T0, amount=500.0, currency="EUR", card_id="c-9", user_id="u-9")
+    hit = Hit(rule="big_amount", severity="high", score=80.0, tags=(), explanation=())
+    decision = Decision(
+        event_id="evt-n",
+        outcome="review",
+        score=80.0,
+        risk_level="high",
+        hits=(hit,),
+        effects=(Notify(integration="ops", rule="big_amount"), Notify(integration="mail", rule="big_amount")),
+        pack=PackRef("cards", "1.0.0"),
+    )
+    with transaction(engine) as session:
+        record_decision(session, Context(tenant), event, decision)
+    receiver.answer(500)
+    clock = [utcnow()]
+    ctx: dict[str, Any] = {
+        "engine": engine,
+        "clock": lambda: clock[0],
+        "smtp_ssl_context": client_tls,
+        "delivery_settings": DeliverySettings(jitter=0.0),
+    }
+    asyncio.run(worker.drain(ctx))
+    clock[0] += dt.timedelta(seconds=6)
+    asyncio.run(worker.drain(ctx))
+    assert len(receiver.received) == 2
+    [slack] = [json.loads(r.body) for r in receiver.delivered]
+    assert slack["text"] == "Rule big_amount fired on evt-n"
+    [(over_tls, _, mail)] = inbox.messages
+    assert over_tls and mail["Subject"] == "[Vigil] big_amount"
