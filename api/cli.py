@@ -291,6 +291,17 @@ def _read_labels(path: str) -> dict[str, tuple[bool, float]] | None:
     return labels
 
 
+def _seconds(text: str) -> float | None:
+    """``7d``, ``12h``, ``30m``, ``45s`` or ``0`` in seconds; None if not a duration."""
+    import re
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw]?)", text.strip())
+    if match is None:
+        return None
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return float(match.group(1)) * unit
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Build a pack model's features over time-ordered events, fit, measure, save and activate."""
     import numpy as np
@@ -323,13 +334,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.labels and labels is None:
         return 1
     engine = Engine([pack])
-    if labels is not None:
-        # every label, known from its own time: the detectors only count those known by each event
-        for event_id, (fraud, known_at) in labels.items():
-            engine.context.set_label(event_id, fraud, known_at)
-        y = np.array([labels.get(e.id, (False, 0.0))[0] for e in events])
-    else:
-        y = np.array([bool(e.attributes.get("is_fraud")) for e in events])
+    if labels is None:
+        # labels from the events, each known --label-delay after its event, as a label API would
+        # deliver them: entity_risk and hotspot features count only those known by then
+        delay = _seconds(args.label_delay)
+        if delay is None:
+            print(
+                f"vigil train: error: bad --label-delay {args.label_delay!r} (e.g. 7d, 12h)", file=sys.stderr
+            )
+            return 2
+        labels = {
+            e.id: (True, e.timestamp.timestamp() + delay) for e in events if e.attributes.get("is_fraud")
+        }
+    # every label, known from its own time: the detectors only count those known by each event
+    for event_id, (fraud, known_at) in labels.items():
+        engine.context.set_label(event_id, fraud, known_at)
+    y = np.array([labels.get(e.id, (False, 0.0))[0] for e in events])
     decided = [e for e in events if kind_of(e) in pack.kinds]
     X = engine.features(args.model, events)
     rows = np.array([i for i, e in enumerate(events) if kind_of(e) in pack.kinds], dtype=np.int64)
@@ -567,6 +587,11 @@ def parser() -> argparse.ArgumentParser:
         "--labels",
         default=None,
         help='JSON lines {"event_id", "fraud", "known_at"} (default: each event\'s attributes.is_fraud)',
+    )
+    p.add_argument(
+        "--label-delay",
+        default="7d",
+        help="without --labels: when an event's is_fraud label becomes known, after the event (default 7d)",
     )
     p.add_argument("--out", default=str(MODELS_DIR), help=f"model folder (default: {MODELS_DIR})")
     p.set_defaults(func=cmd_train)

@@ -130,3 +130,37 @@ def test_train_reports_an_unknown_model_and_a_bad_labels_file(
     args = ["train", str(pack), "card_risk", "--events", str(events), "--labels", str(labels)]
     assert main([*args, "--out", str(tmp_path)]) == 1
     assert "labels.jsonl:1: error: bad label" in capsys.readouterr().err
+    args = ["train", str(pack), "card_risk", "--events", str(events), "--label-delay", "soon"]
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    assert "bad --label-delay 'soon'" in capsys.readouterr().err
+
+
+def test_event_labels_reach_entity_risk_features_after_the_label_delay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pack, events = _files(tmp_path)
+    pack.write_text(
+        PACK.replace("event.amount, velocity", "entity_risk(event.card_id, 1d, delay: 1h), velocity")
+    )
+    auc: dict[str, float] = {}
+    for delay in ("0", "7d"):
+        out = tmp_path / f"models-{delay}"
+        assert (
+            main(
+                [
+                    "train",
+                    str(pack),
+                    "card_risk",
+                    "--events",
+                    str(events),
+                    "--label-delay",
+                    delay,
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+        auc[delay] = json.loads(capsys.readouterr().out)["metrics"]["auc_roc"]
+    # labels known at once make the card's delayed fraud share informative; a week late, useless
+    assert auc["0"] > auc["7d"] + 0.005
