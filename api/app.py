@@ -44,7 +44,7 @@ from api.problems import (
     on_unavailable,
     on_unexpected,
 )
-from api.routes import admin, audit, cases, events, lists, meta, oauth, rulepacks
+from api.routes import admin, audit, cases, events, lists, meta, models, oauth, rulepacks
 from api.services import Services
 from api.settings import Settings
 from casework.errors import CaseworkError
@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None) -> VigilApp:
         *cases.ROUTES,
         *rulepacks.ROUTES,
         *lists.ROUTES,
+        *models.ROUTES,
         *audit.ROUTES,
         *admin.ROUTES,
     ]

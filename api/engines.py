@@ -23,15 +23,17 @@ from anyio import to_thread
 from sqlalchemy.engine import Engine as DbEngine
 
 from api.settings import EngineSettings
-from casework import lists, lookups, rulepacks
+from casework import lists, lookups, model_store, rulepacks
 from casework.db import transaction
 from casework.errors import NotFound
 from engine.engine import Engine
+from engine.models import ModelError, Scorer
 from engine.pack import CompiledPack, PackError, load_pack
 
 _log = logging.getLogger("vigil.engines")
 
-Fingerprint = tuple[tuple[str, str, str], ...]
+#: the active (pack, version, checksum) triples and (model, version) pairs an engine was built from
+Fingerprint = tuple[tuple[tuple[str, str, str], ...], tuple[tuple[str, str], ...]]
 
 #: the shipped packs compiled once per process (a compiled pack links into any number of engines)
 _SHIPPED: dict[tuple[tuple[str, int], ...], list[CompiledPack]] = {}
@@ -72,9 +74,27 @@ class EngineRegistry:
             self._shipped = _SHIPPED[key]
         return self._shipped
 
-    def _active(self, tenant: str) -> dict[str, rulepacks.PackVersionView]:
+    def _active(self, tenant: str) -> tuple[dict[str, rulepacks.PackVersionView], dict[str, str]]:
         with transaction(self.db) as session:
-            return rulepacks.active_versions(session, tenant)
+            return rulepacks.active_versions(session, tenant), lookups.active_model_versions(session, tenant)
+
+    def _attach_models(self, tenant: str, engine: Engine, packs: list[CompiledPack]) -> None:
+        """Score each model the packs declare with its active version in the store (feature hash checked)."""
+        wanted = {name: spec for pack in packs for name, spec in pack.models.items()}
+        if not wanted:
+            return
+        with transaction(self.db) as session:
+            for name, spec in sorted(wanted.items()):
+                found = model_store.active_artifact(session, tenant, name)
+                if found is None:
+                    continue
+                try:
+                    engine.set_model(name, Scorer.from_bytes(found[1], expected_hash=spec.feature_hash))
+                except ModelError as exc:
+                    _log.error(
+                        "active model not usable; its rules stay silent",
+                        extra={"tenant": tenant, "model": name, "version": found[0], "error": str(exc)},
+                    )
 
     def _list_items(self, tenant: str, names: frozenset[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -116,7 +136,9 @@ class EngineRegistry:
             packs.append(compiled)
         if not active and tenant == self.settings.demo_tenant:
             packs = self._shipped_packs()
-        return Engine(packs), managed_lists(packs)
+        engine = Engine(packs)
+        self._attach_models(tenant, engine, packs)
+        return engine, managed_lists(packs)
 
     async def get(self, tenant: str) -> Engine:
         """The tenant's engine, rebuilt first if its active packs changed since the last check."""
@@ -129,8 +151,11 @@ class EngineRegistry:
             current = self._engines.get(tenant)
             if current is not None and time.monotonic() - current.checked_at < self.settings.poll_seconds:
                 return current.engine
-            active = await to_thread.run_sync(self._active, tenant)
-            fingerprint: Fingerprint = tuple(sorted((v.pack, v.version, v.checksum) for v in active.values()))
+            active, models = await to_thread.run_sync(self._active, tenant)
+            fingerprint: Fingerprint = (
+                tuple(sorted((v.pack, v.version, v.checksum) for v in active.values())),
+                tuple(sorted(models.items())),
+            )
             if current is not None and current.fingerprint == fingerprint:
                 await self._refresh_lists(tenant, current)
                 current.checked_at = time.monotonic()
@@ -143,7 +168,8 @@ class EngineRegistry:
                 "engine built",
                 extra={
                     "tenant": tenant,
-                    "packs": [f"{p}@{v}" for p, v, _ in fingerprint],
+                    "packs": [f"{p}@{v}" for p, v, _ in fingerprint[0]],
+                    "models": [f"{m}@{v}" for m, v in fingerprint[1]],
                     "replayed_events": replayed,
                 },
             )

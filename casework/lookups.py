@@ -1,6 +1,7 @@
 """Reads the HTTP API needs that no other module offers: stored decisions by event id,
 an API client by its id alone (the token endpoint does not know the tenant yet), the
-outbox backlog for the metrics, and recent events for an engine to replay."""
+outbox backlog for the metrics, recent events for an engine to replay, and the active
+model versions engines poll."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from casework.errors import NotFound
-from casework.models import ApiClient, EventRecord, OutboxMessage
+from casework.models import ApiClient, EventRecord, ModelVersion, OutboxMessage
 from casework.recording import _stored_decisions
 from engine.decision import Decision
 from engine.events import Event, EventError, event_from_dict
@@ -59,3 +60,11 @@ def recent_events(session: Session, tenant: str, received_since: dt.datetime, li
             continue
     events.sort(key=lambda e: e.timestamp)
     return events
+
+
+def active_model_versions(session: Session, tenant: str) -> dict[str, str]:
+    """``{model name: active version}`` of a tenant, without the artifacts (for engines to poll)."""
+    query = sa.select(ModelVersion.name, ModelVersion.version).where(
+        ModelVersion.tenant_id == tenant, ModelVersion.active.is_(True)
+    )
+    return {name: version for name, version in session.execute(query)}

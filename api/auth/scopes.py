@@ -14,6 +14,8 @@ RULEPACKS_WRITE: Final = "rulepacks:write"
 RULEPACKS_PUBLISH: Final = "rulepacks:publish"
 LISTS_READ: Final = "lists:read"
 LISTS_WRITE: Final = "lists:write"
+MODELS_READ: Final = "models:read"
+MODELS_WRITE: Final = "models:write"
 AUDIT_READ: Final = "audit:read"
 AUDIT_EXPORT: Final = "audit:export"
 ADMIN: Final = "admin"
@@ -22,7 +24,16 @@ ADMIN: Final = "admin"
 ROLE_SCOPES: Final[dict[str, frozenset[str]]] = {
     "integrator": frozenset({EVENTS_WRITE, DECISIONS_READ, LABELS_WRITE}),
     "analyst": frozenset(
-        {DECISIONS_READ, RULEPACKS_READ, RULEPACKS_WRITE, RULEPACKS_PUBLISH, LISTS_READ, LISTS_WRITE}
+        {
+            DECISIONS_READ,
+            RULEPACKS_READ,
+            RULEPACKS_WRITE,
+            RULEPACKS_PUBLISH,
+            LISTS_READ,
+            LISTS_WRITE,
+            MODELS_READ,
+            MODELS_WRITE,
+        }
     ),
     "investigator": frozenset({DECISIONS_READ, LABELS_WRITE, CASES_READ, CASES_WRITE, LISTS_READ}),
     "compliance": frozenset({DECISIONS_READ, CASES_READ, AUDIT_READ, AUDIT_EXPORT}),

@@ -53,6 +53,8 @@ MATRIX: list[tuple[str, str, Any, str, int]] = [
     ("get", "/v1/audit/verify", None, "audit:read", 200),
     ("get", "/v1/audit/export-key", None, "audit:read", 200),
     ("get", "/v1/audit/export?format=xml", None, "audit:export", 400),
+    ("get", "/v1/models/nomodel/versions", None, "models:read", 200),
+    ("post", "/v1/models/nomodel/activate", {"version": "v1"}, "models:write", 404),
     ("post", "/v1/admin/clients", {"role": "integrator"}, "admin", 201),
     ("get", "/v1/admin/clients/noclient", None, "admin", 404),
     ("post", "/v1/admin/clients/noclient/rotate", None, "admin", 404),
@@ -67,7 +69,9 @@ MATRIX: list[tuple[str, str, Any, str, int]] = [
 
 
 #: the path segments of MATRIX that stand for an id
-_IDS = frozenset({"nothing", "n1", "tiny", "1.0.0", "nolist", "vehicles", "veh1", "nokey", "noclient"})
+_IDS = frozenset(
+    {"nothing", "n1", "tiny", "1.0.0", "nolist", "vehicles", "veh1", "nokey", "noclient", "nomodel"}
+)
 
 
 def _template(path: str) -> str:
