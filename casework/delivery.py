@@ -151,16 +151,16 @@ async def attempt(ctx: dict[str, Any], delivery_id: int) -> Outcome:
     if claimed is None:
         return Outcome("skipped")
     resolver: Resolver = ctx.get("resolver", resolve)
-    refusal = await check_destination(claimed.url, claimed.allow_private, resolver)
+    refusal, address = await vet_destination(claimed.url, claimed.allow_private, resolver)
     if refusal is not None:
         result = Result(None, 0, error=refusal, refused=True)
     else:
         client: httpx.AsyncClient | None = ctx.get("http")
         if client is None:
             async with new_client() as own:
-                result = await post(own, claimed, settings.timeout_s)
+                result = await post(own, claimed, settings.timeout_s, address)
         else:
-            result = await post(client, claimed, settings.timeout_s)
+            result = await post(client, claimed, settings.timeout_s, address)
     return await asyncio.to_thread(_settle, engine, claimed, result, clock(), settings)
 
 
@@ -171,20 +171,26 @@ def new_client() -> httpx.AsyncClient:
     )
 
 
-async def post(client: httpx.AsyncClient, claimed: Claimed, timeout_s: float) -> Result:
-    """POST the signed body; read at most :data:`EXCERPT_BYTES` of the answer."""
+async def post(
+    client: httpx.AsyncClient, claimed: Claimed, timeout_s: float, address: str | None = None
+) -> Result:
+    """POST the signed body (to ``address`` if given, see :func:`pinned`); read at most
+    :data:`EXCERPT_BYTES` of the answer."""
+    url, host_header, extensions = pinned(claimed.url, address)
     headers = signed_headers(claimed.message_id, int(time.time()), claimed.body, claimed.secrets)
+    headers |= host_header
     headers["content-type"] = "application/json"
     headers["user-agent"] = "Vigil-Webhooks/1"
     started = time.perf_counter()
     try:
         async with client.stream(
             "POST",
-            claimed.url,
+            url,
             content=claimed.body,
             headers=headers,
             timeout=timeout_s,
             follow_redirects=False,
+            extensions=extensions,
         ) as response:
             excerpt = b""
             async for chunk in response.aiter_bytes():
@@ -252,21 +258,46 @@ def is_public(address: str) -> bool:
 
 async def check_destination(url: str, allow_private: bool, resolver: Resolver = resolve) -> str | None:
     """Why ``url`` may not be sent to, or None. Checked at send time, on every address the host has."""
+    return (await vet_destination(url, allow_private, resolver))[0]
+
+
+async def vet_destination(
+    url: str, allow_private: bool, resolver: Resolver = resolve
+) -> tuple[str | None, str | None]:
+    """``(refusal, address)``: why not to send, or the checked address to connect to.
+
+    The request then goes to that very address (see :func:`pinned`), so a DNS answer
+    that changes after the check (rebinding) cannot redirect it. With ``allow_private``
+    nothing is checked and the client resolves as usual (address None).
+    """
     if allow_private:
-        return None
+        return None, None
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = [host] if _is_ip(host) else await resolver(host, port)
     except OSError as error:
-        return f"cannot resolve {host}: {error}"
+        return f"cannot resolve {host}: {error}", None
     if not addresses:
-        return f"cannot resolve {host}"
+        return f"cannot resolve {host}", None
     blocked = [a for a in addresses if not is_public(a)]
     if blocked:
-        return f"destination {host} resolves to non-public address {blocked[0]} (allow_private is off)"
-    return None
+        return f"destination {host} resolves to non-public address {blocked[0]} (allow_private is off)", None
+    return None, addresses[0]
+
+
+def pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``(url, headers, extensions)`` that reach ``address`` while naming the original host
+    in the ``Host`` header and, for HTTPS, in SNI and certificate checks."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if address is None or host == address:
+        return url, {}, {}
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    host_header = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc).geturl(), {"host": host_header}, {"sni_hostname": host}
 
 
 def _is_ip(host: str) -> bool:

@@ -280,3 +280,29 @@ def test_relay_skips_rows_still_uncommitted(pg_engine: Engine) -> None:
         session.flush()
         assert relay.relay(pg_engine) == []
     assert len(relay.relay(pg_engine)) == 1
+
+
+def test_the_request_goes_to_the_checked_address(
+    engine: Engine, tenant: str, receiver: Receiver, ctx: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the client connects to the address that was checked, naming the host in
+    ``Host`` (``hooks.test`` resolves nowhere but through the checked answer)."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    make_endpoint(engine, tenant, f"http://hooks.test:{port}/hook", allow_private=False)
+
+    async def resolver(host: str, port: int) -> list[str]:
+        assert host == "hooks.test"
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(delivery, "is_public", lambda address: True)  # let loopback pass as "public"
+    ctx["resolver"] = resolver
+    publish(engine, tenant)
+    drain(ctx)
+    [got] = receiver.delivered
+    assert got.headers["host"] == f"hooks.test:{port}"
+    url, headers, extensions = delivery.pinned("https://h.example/x", "2001:db8::1")
+    assert (url, headers, extensions) == (
+        "https://[2001:db8::1]/x",
+        {"host": "h.example"},
+        {"sni_hostname": "h.example"},
+    )
