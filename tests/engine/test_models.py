@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import pickle
 import zipfile
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -64,6 +65,15 @@ outcome
   review when score >= 40
   approve
 """
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Fit and score on one thread: OpenMP teams only slow small models down on a shared machine."""
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    with threadpool_limits(1):
+        yield
 
 
 @cache
