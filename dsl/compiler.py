@@ -664,7 +664,7 @@ def _kind_function(
     fields = dict(em.fields)
     read = _read_fields(fields, checked.env.kinds[kind])
     clock = ["ts = _epoch(ev_timestamp)"] if uses_time else []
-    head = ["    out = []", "    _append = out.append"]
+    head = ["    out = []", "    _append = out.append", "    _model = _ctx.model_score"]
     for name in sorted(unit.managed):
         if any(f"_list_{name}" in line for line in body + [outcome]):
             head.append(f"    _list_{name} = _ctx.lists.get({unit.managed[name]!r}, _EMPTY_SET)")
@@ -683,11 +683,17 @@ def _kind_function(
         f"    {outcome}",
         *_decision_lines(checked),
     ]
-    lines = [f"def _eval_{kind}(events, _ctx, _mapping):", *head]
+    single = ["    for ev in events:"]
+    single.extend("        " + line for line in [*read, *clock, *group_lines, *fresh, *decide, *observe])
+    lines = [f"def _eval_{kind}(events, _ctx, _mapping):"]
     if not em.models:
-        lines.append("    for ev in events:")
-        lines.extend("        " + line for line in [*read, *clock, *group_lines, *fresh, *decide, *observe])
+        lines += [*head, *single]
     else:
+        # with no model active for this kind, model() is null: one lazy pass, no feature rows
+        names = tuple(em.models)
+        lines.append(f"    if _ctx.models.keys().isdisjoint({names!r}):")
+        lines.append(f"        return _eval1_{kind}(events, _ctx, _mapping)")
+        lines += head
         # model scores come from one call per batch: the first pass runs the rules that need
         # no score (lazily, as usual), keeps the detector values the model rules will read,
         # collects feature rows and advances state; the second pass runs the model rules
@@ -714,6 +720,8 @@ def _kind_function(
         second += [f"{local} = _scores{i}[_j]" for i, local in enumerate(em.models.values())]
         lines.extend("        " + line for line in [*second, *model_rules, *finish])
     lines.append("    return out")
+    if em.models:
+        lines += ["", "", f"def _eval1_{kind}(events, _ctx, _mapping):", *head, *single, "    return out"]
     if em.features:
         lines.append("")
         lines.append("")
