@@ -7,8 +7,9 @@ from typing import Any, cast
 
 import msgspec
 from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, Reference, RequestBody, Schema
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, Reference, RequestBody, Schema
 from litestar.routes import HTTPRoute
 
 from api.problems import PROBLEM_JSON, Problem
@@ -40,9 +41,19 @@ def add_problem_responses(handlers: list[Any]) -> None:
         handler.responses = {**specs, **(handler.responses or {})}
 
 
+#: the document, built once per process: every app here has the same routes, and building
+#: it costs more than the rest of create_app
+_BUILT: list[OpenAPI] = []
+
+
 def document_event_bodies(app: Litestar) -> None:
     """Describe the raw JSON bodies of the event routes with the events' own msgspec schemas."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    if _BUILT:
+        plugin._openapi = _BUILT[0]
+        return
     schema = app.openapi_schema
+    _BUILT.append(schema)
     (event_ref, batch_ref), components = msgspec.json.schema_components(
         [Event, _BatchBody], ref_template="#/components/schemas/{name}"
     )

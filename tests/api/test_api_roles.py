@@ -13,6 +13,10 @@ from test_api_rulepacks import BROKEN
 from api.auth.scopes import ROLE_SCOPES
 
 ROLES = tuple(ROLE_SCOPES)
+
+# who may call what does not depend on the database: the matrix runs on SQLite only
+# (every route also runs on PostgreSQL in its own suite)
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 MISSING = 999999
 
 # (method, path, json body, scope, status when the scope is there)
