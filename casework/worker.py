@@ -142,13 +142,17 @@ async def drain(ctx: dict[str, Any], *, concurrency: int = 50) -> int:
         async with limit:
             await JOBS[function][1](ctx, delivery_id)
 
-    while True:
-        await asyncio.to_thread(relay.relay, engine, now=clock())
-        due = await asyncio.to_thread(_due, engine, clock)
-        if not due:
-            return tries
-        await asyncio.gather(*(one(function, item.id) for function, item in due))
-        tries += len(due)
+    # one HTTP client (and TLS context) for the whole drain: making one per try costs more than the try
+    async with contextlib.AsyncExitStack() as stack:
+        if "http" not in ctx:
+            ctx = {**ctx, "http": await stack.enter_async_context(delivery.new_client())}
+        while True:
+            await asyncio.to_thread(relay.relay, engine, now=clock())
+            due = await asyncio.to_thread(_due, engine, clock)
+            if not due:
+                return tries
+            await asyncio.gather(*(one(function, item.id) for function, item in due))
+            tries += len(due)
 
 
 async def run_in_process(ctx: dict[str, Any], stop: asyncio.Event, *, poll_s: float = RELAY_POLL_S) -> None:
