@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -34,6 +35,8 @@ log = logging.getLogger("vigil.worker")
 
 #: how often the relay looks for new outbox rows when the last look found none
 RELAY_POLL_S = 0.2
+#: how often the relay loop also enqueues every due try (retries, notify, lost jobs)
+SWEEP_EVERY_S = 1.0
 
 
 def redis_settings(url: str | None = None) -> RedisSettings:
@@ -75,10 +78,17 @@ async def sweep(ctx: dict[str, Any]) -> int:
 async def relay_loop(ctx: dict[str, Any], stop: asyncio.Event | None = None) -> None:
     """Relay committed outbox rows and enqueue their deliveries until ``stop`` is set."""
     engine: Engine = ctx["engine"]
+    clock: Clock = ctx.get("clock", utcnow)
+    last_sweep = 0.0
     while stop is None or not stop.is_set():
         try:
-            relayed = await asyncio.to_thread(relay.relay, engine)
-            await sweep(ctx)
+            now = clock()
+            relayed = await asyncio.to_thread(relay.relay, engine, now=now)
+            # the new webhook tries at once; everything else due (notify, retries) at most once a second
+            await enqueue(ctx["redis"], [("deliver", delivery.Due(i, 0, now)) for i in relayed])
+            if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
+                last_sweep = time.monotonic()
+                await sweep(ctx)
             if relayed:
                 continue
         except Exception:
