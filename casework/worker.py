@@ -1,15 +1,16 @@
 """Workers: arq on Redis at scale, an in-process asyncio loop in the embedded default.
 
-Both run the same job function, :func:`casework.delivery.deliver`, and the same relay.
+Both run the same job functions (:func:`casework.delivery.deliver` for webhooks,
+:func:`casework.integrations_delivery.notify` for integrations) and the same relay.
 
 With arq, every worker runs a relay loop beside its jobs (claims are safe to share, see
-``casework.relay``), enqueues one ``deliver`` job per new delivery with job id
-``delivery:<id>:<tries so far>`` (arq drops a second job with the same id), and a
-sweep each minute re-enqueues due deliveries whose job was lost (Redis restarted
+``casework.relay``) and enqueues one job per try, with a job id made of the delivery
+id, the tries so far and the due time (arq drops a second job with the same id). A
+sweep, once a second in the relay loop and once a minute as a cron job, enqueues every
+due try: retries, ``notify`` deliveries, and jobs that were lost (Redis restarted
 without its data, a worker killed mid-send after its lease lapsed).
 
-Without Redis, :func:`run_in_process` relays and delivers in one asyncio loop.
-"""
+Without Redis, :func:`run_in_process` relays and delivers in one asyncio loop."""
 
 from __future__ import annotations
 
