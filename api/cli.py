@@ -13,6 +13,7 @@ from typing import IO
 import msgspec
 
 from api.cli_casework import add_commands as add_casework_commands
+from api.cli_worker import add_commands as add_worker_commands
 from dsl.diagnostics import Diagnostic, Source, render_all
 from dsl.formatter import format_pack
 from dsl.parser import ParseFailure, parse
@@ -629,7 +630,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None, help="database URL (default: VIGIL_DATABASE_URL or var/ SQLite)")
     p.set_defaults(func=cmd_tenants_create)
     add_casework_commands(sub)
-    __import__("api.cli_worker", fromlist=["add_commands"]).add_commands(sub)  # vigil worker
+    add_worker_commands(sub)
     return root
 
 
