@@ -54,57 +54,75 @@ class _Sweep:
         raise NotImplementedError
 
 
-class EventLog(StateFamily, _Sweep):
-    """Per key: event times (sorted) and their amounts."""
+class _TimedLog(StateFamily, _Sweep):
+    """Per key: event times (sorted) and one recorded value per time, trimmed to the retention."""
 
-    inputs = (("amount",),)
+    _decode: Any = None
 
     def __init__(self, retention: float) -> None:
         StateFamily.__init__(self, retention)
         _Sweep.__init__(self)
         self.times: dict[Any, list[float]] = {}
-        self.amounts: dict[Any, list[float]] = {}
+        self.recorded: dict[Any, list[Any]] = {}
 
     def _forget(self, key: Any) -> None:
         del self.times[key]
-        del self.amounts[key]
+        del self.recorded[key]
 
-    def observe(self, key: Any, ts: float, *inputs: Any) -> None:
-        if key is None:
-            return
+    def _record(self, key: Any, ts: float, value: Any) -> None:
         self._tick(ts)
-        amount = inputs[0] if inputs and inputs[0] is not None else 0.0
         times = self.times.get(key)
         if times is None:
             self.times[key] = [ts]
-            self.amounts[key] = [amount]
+            self.recorded[key] = [value]
             return
-        amounts = self.amounts[key]
+        recorded = self.recorded[key]
         if ts >= times[-1]:
             times.append(ts)
-            amounts.append(amount)
+            recorded.append(value)
         else:
             at = bisect_right(times, ts)
             times.insert(at, ts)
-            amounts.insert(at, amount)
+            recorded.insert(at, value)
         cut = bisect_right(times, times[-1] - self.retention)
         if cut:
             del times[:cut]
-            del amounts[:cut]
+            del recorded[:cut]
 
     def entity_count(self) -> int:
         return len(self.times)
 
     def export_key(self, key: Any) -> bytes | None:
         times = self.times.get(key)
-        return None if times is None else _encode((times, self.amounts[key]))
+        return None if times is None else _encode((times, self.recorded[key]))
 
     def import_key(self, key: Any, data: bytes | None) -> None:
         if data is None:
             if key in self.times:
                 self._forget(key)
             return
-        self.times[key], self.amounts[key] = _decode_log(data)
+        times, recorded = self._decode(data)
+        self.times[key] = times
+        self.recorded[key] = self._restore(recorded)
+
+    def _restore(self, recorded: list[Any]) -> list[Any]:
+        return recorded
+
+
+class EventLog(_TimedLog):
+    """Per key: event times (sorted) and their amounts."""
+
+    inputs = (("amount",),)
+    _decode = staticmethod(_decode_log)
+
+    @property
+    def amounts(self) -> dict[Any, list[Any]]:
+        return self.recorded
+
+    def observe(self, key: Any, ts: float, *inputs: Any) -> None:
+        if key is None:
+            return
+        self._record(key, ts, inputs[0] if inputs and inputs[0] is not None else 0.0)
 
     def span(self, key: Any, ts: float, w: float) -> tuple[int, int]:
         """Index range of the logged events of ``key`` in ``(ts - w, ts]``."""
@@ -155,55 +173,24 @@ class SumAmount(Detector):
         return (sum(amounts[lo:hi]) if amounts else 0.0) + current
 
 
-class ValueLog(StateFamily, _Sweep):
+class ValueLog(_TimedLog):
     """Per key: sorted event times with the value seen at each."""
 
     inputs = ()
+    _decode = staticmethod(_decode_values)
 
-    def __init__(self, retention: float) -> None:
-        StateFamily.__init__(self, retention)
-        _Sweep.__init__(self)
-        self.times: dict[Any, list[float]] = {}
-        self.values: dict[Any, list[Any]] = {}
-
-    def _forget(self, key: Any) -> None:
-        del self.times[key]
-        del self.values[key]
+    @property
+    def values(self) -> dict[Any, list[Any]]:
+        return self.recorded
 
     def observe(self, key: Any, ts: float, *inputs: Any) -> None:
         value = inputs[0] if inputs else None
         if key is None or value is None:
             return
-        self._tick(ts)
-        times = self.times.get(key)
-        if times is None:
-            self.times[key] = [ts]
-            self.values[key] = [value]
-            return
-        values = self.values[key]
-        at = len(times) if ts >= times[-1] else bisect_right(times, ts)
-        times.insert(at, ts)
-        values.insert(at, value)
-        cut = bisect_right(times, times[-1] - self.retention)
-        if cut:
-            del times[:cut]
-            del values[:cut]
+        self._record(key, ts, value)
 
-    def entity_count(self) -> int:
-        return len(self.times)
-
-    def export_key(self, key: Any) -> bytes | None:
-        times = self.times.get(key)
-        return None if times is None else _encode((times, self.values[key]))
-
-    def import_key(self, key: Any, data: bytes | None) -> None:
-        if data is None:
-            if key in self.times:
-                self._forget(key)
-            return
-        times, values = _decode_values(data)
-        self.times[key] = times
-        self.values[key] = [hashable(v) for v in values] if list in set(map(type, values)) else values
+    def _restore(self, recorded: list[Any]) -> list[Any]:
+        return [hashable(v) for v in recorded]
 
 
 class Distinct(Detector):
