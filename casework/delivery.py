@@ -130,13 +130,24 @@ async def deliver(ctx: dict[str, Any], delivery_id: int) -> str:
     ``ctx`` holds ``engine`` and optionally ``http`` (an ``httpx.AsyncClient``), ``clock``,
     ``delivery_settings``, ``resolver`` and ``redis`` (arq's pool, to enqueue the next try).
     """
-    outcome = await attempt(ctx, delivery_id)
+    return await try_and_requeue(ctx, "deliver", delivery_id, attempt, job_id)
+
+
+async def try_and_requeue(
+    ctx: dict[str, Any],
+    job: str,
+    delivery_id: int,
+    one_try: Callable[[dict[str, Any], int], Awaitable[Outcome]],
+    make_id: Callable[[int, int, dt.datetime], str],
+) -> str:
+    """Run one try of a job; when it must be retried and arq is there, queue the next try."""
+    outcome = await one_try(ctx, delivery_id)
     redis = ctx.get("redis")
     if outcome.status == RETRYING and redis is not None and outcome.next_attempt_at is not None:
         await redis.enqueue_job(
-            "deliver",
+            job,
             delivery_id,
-            _job_id=job_id(delivery_id, outcome.attempt, outcome.next_attempt_at),
+            _job_id=make_id(delivery_id, outcome.attempt, outcome.next_attempt_at),
             _defer_until=outcome.next_attempt_at,
         )
     return outcome.status

@@ -34,6 +34,7 @@ from casework.delivery import (
     DeliverySettings,
     Due,
     Outcome,
+    try_and_requeue,
 )
 from casework.errors import InvalidInput
 from casework.models import Integration, IntegrationDelivery, OutboxMessage
@@ -110,16 +111,7 @@ def due(session: Session, now: dt.datetime, limit: int = 500) -> list[Due]:
 
 async def notify(ctx: dict[str, Any], delivery_id: int) -> str:
     """The arq job: one try of an integration delivery; on failure the next try is scheduled."""
-    outcome = await attempt(ctx, delivery_id)
-    redis = ctx.get("redis")
-    if outcome.status == RETRYING and redis is not None and outcome.next_attempt_at is not None:
-        await redis.enqueue_job(
-            "notify",
-            delivery_id,
-            _job_id=job_id(delivery_id, outcome.attempt, outcome.next_attempt_at),
-            _defer_until=outcome.next_attempt_at,
-        )
-    return outcome.status
+    return await try_and_requeue(ctx, "notify", delivery_id, attempt, job_id)
 
 
 async def attempt(ctx: dict[str, Any], delivery_id: int) -> Outcome:
