@@ -575,7 +575,11 @@ class Due(msgspec.Struct, frozen=True):
 
 def due(session: Session, now: dt.datetime, limit: int = 500) -> list[Due]:
     """Tries a worker should make now: due deliveries, and ones whose sender's lease lapsed."""
-    D = WebhookDelivery
+    return due_in(WebhookDelivery, session, now, limit)
+
+
+def due_in(D: Any, session: Session, now: dt.datetime, limit: int) -> list[Due]:
+    """The due tries of a delivery table (webhooks or integrations share its columns)."""
     query = (
         sa.select(D.id, D.attempts, sa.func.coalesce(D.lease_until, D.next_attempt_at).label("due_at"))
         .where(

@@ -34,6 +34,7 @@ from casework.delivery import (
     DeliverySettings,
     Due,
     Outcome,
+    due_in,
     try_and_requeue,
 )
 from casework.errors import InvalidInput
@@ -94,19 +95,7 @@ def create_for(session: Session, messages: list[OutboxMessage], now: dt.datetime
 
 def due(session: Session, now: dt.datetime, limit: int = 500) -> list[Due]:
     """Integration tries to make now (due, or a sender's lease lapsed)."""
-    D = IntegrationDelivery
-    query = (
-        sa.select(D.id, D.attempts, sa.func.coalesce(D.lease_until, D.next_attempt_at).label("due_at"))
-        .where(
-            sa.or_(
-                sa.and_(D.status.in_((PENDING, RETRYING)), D.next_attempt_at <= now),
-                sa.and_(D.status == SENDING, D.lease_until < now),
-            )
-        )
-        .order_by(D.next_attempt_at)
-        .limit(limit)
-    )
-    return [Due(row.id, row.attempts, row.due_at) for row in session.execute(query)]
+    return due_in(IntegrationDelivery, session, now, limit)
 
 
 async def notify(ctx: dict[str, Any], delivery_id: int) -> str:
